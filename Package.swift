@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "FastStreams",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "FastStreams", targets: ["FastStreams"]),
+        .executable(name: "EchoServer", targets: ["EchoServer"]),
+        .executable(name: "EchoClient", targets: ["EchoClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Only what Swift cannot import: epoll, eventfd, accept4 need _GNU_SOURCE.
+        .target(name: "CFastStreams"),
+        .target(
+            name: "FastStreams",
+            dependencies: [
+                "CFastStreams",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [.enableExperimentalFeature("Lifetimes")]
+        ),
+        .executableTarget(
+            name: "EchoServer",
+            dependencies: ["FastStreams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/EchoServer"
+        ),
+        .executableTarget(
+            name: "EchoClient",
+            dependencies: ["FastStreams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/EchoClient"
+        ),
+        .testTarget(
+            name: "FastStreamsTests",
+            dependencies: ["FastStreams", "CFastStreams", "EchoServer", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,36 @@
+// What Swift's Glibc module does not export: epoll and eventfd (not in its module map), accept4
+// and pthread_setname_np (they need _GNU_SOURCE), plus a per-thread "current loop" slot that lets
+// a loop ask "am I on my own thread?" with one TLS load. Nothing else lives here.
+//
+// _GNU_SOURCE is defined only in CFastStreams.c: defined here it would change `fd_set` and clash
+// with Glibc's and Dispatch's modules in every client.
+#ifndef CFASTSTREAMS_H
+#define CFASTSTREAMS_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <stdint.h>
+
+/// The loop (an opaque pointer) whose thread is the calling thread, or NULL.
+extern __thread void *cfs_current_loop_slot;
+static inline void *cfs_current_loop(void) { return cfs_current_loop_slot; }
+static inline void cfs_set_current_loop(void *loop) { cfs_current_loop_slot = loop; }
+
+/// accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC).
+int cfs_accept4(int fd);
+
+/// pthread_setname_np(pthread_self(), name).
+int cfs_set_thread_name(const char *name);
+
+/// epoll_event imports packed; these keep field access in one place.
+static inline uint32_t cfs_epoll_event_events(const struct epoll_event *e) { return e->events; }
+static inline int cfs_epoll_event_fd(const struct epoll_event *e) { return e->data.fd; }
+static inline int cfs_epoll_ctl(int epfd, int op, int fd, uint32_t events) {
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = 0;
+    ev.data.fd = fd;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+#endif

@@ -1,0 +1,156 @@
+import CFastStreams
+import Glibc
+import SystemPackage
+
+/// Happy Eyeballs (RFC 8305) on one loop: IPv6 and IPv4 addresses interleaved (IPv6 first), a new
+/// attempt every `attemptDelay` or as soon as one fails, the first to connect wins and the others
+/// are closed. Loop-confined.
+final class Connector {
+    static let attemptDelay: Duration = .milliseconds(250)
+
+    /// One non-blocking connect in flight.
+    final class Attempt: Selectable {
+        let fd: Int32
+        let address: SocketAddress
+        unowned let owner: Connector
+        init(fd: Int32, address: SocketAddress, owner: Connector) {
+            self.fd = fd
+            self.address = address
+            self.owner = owner
+        }
+        func handleEvents(_ events: UInt32) { owner.attemptIsReady(self) }
+        func loopIsClosing() { owner.finish(.failure(StreamError.closed)) }
+    }
+
+    let loop: EventLoop
+    let host: String
+    let port: Int
+    let options: StreamOptions
+    let localAddress: SocketAddress?
+    private let addresses: [SocketAddress]
+    private var nextIndex = 0
+    private var attempts: [Attempt] = []
+    private var staggerTimer: LoopTimer?
+    private var timeoutTimer: LoopTimer?
+    private var lastError = Errno.connectionRefused
+    private var continuation: CheckedContinuation<Connection, any Error>?
+
+    init(loop: EventLoop, host: String, port: Int, addresses: [SocketAddress], options: StreamOptions,
+         localAddress: SocketAddress?, continuation: CheckedContinuation<Connection, any Error>) {
+        self.loop = loop
+        self.host = host
+        self.port = port
+        self.addresses = Self.interleaved(addresses)
+        self.options = options
+        self.localAddress = localAddress
+        self.continuation = continuation
+    }
+
+    /// RFC 8305 section 4: alternate families, starting with IPv6.
+    static func interleaved(_ addresses: [SocketAddress]) -> [SocketAddress] {
+        var v6 = addresses.filter { $0.family == .ipv6 }[...]
+        var others = addresses.filter { $0.family != .ipv6 }[...]
+        var result: [SocketAddress] = []
+        while !v6.isEmpty || !others.isEmpty {
+            if let a = v6.popFirst() { result.append(a) }
+            if let a = others.popFirst() { result.append(a) }
+        }
+        return result
+    }
+
+    func start(timeout: Duration) {
+        timeoutTimer = loop.schedule(after: timeout) { [self] in
+            finish(.failure(StreamError.connectTimedOut(host: host, port: port)))
+        }
+        startNextAttempt()
+    }
+
+    func cancel() {
+        finish(.failure(CancellationError()))
+    }
+
+    private func startNextAttempt() {
+        staggerTimer?.cancel()
+        staggerTimer = nil
+        while continuation != nil, nextIndex < addresses.count {
+            let address = addresses[nextIndex]
+            nextIndex += 1
+            do {
+                let fd = try Syscall.socket(address.posixFamily, Int32(SOCK_STREAM.rawValue))
+                do {
+                    if let localAddress { try Syscall.bind(fd, localAddress) }
+                    if try Syscall.connect(fd, address) {
+                        finish(.success(try makeConnection(fd: fd)))
+                        return
+                    }
+                    let attempt = Attempt(fd: fd, address: address, owner: self)
+                    try loop.register(fd, events: EPOLLOUT.rawValue, handler: attempt)
+                    attempts.append(attempt)
+                } catch {
+                    Syscall.close(fd)
+                    throw error
+                }
+                if nextIndex < addresses.count {
+                    staggerTimer = loop.schedule(after: Self.attemptDelay) { [self] in startNextAttempt() }
+                }
+                return
+            } catch let error as Errno {
+                lastError = error
+            } catch {
+                finish(.failure(error))
+                return
+            }
+        }
+        if attempts.isEmpty { finish(.failure(StreamError.connectFailed(host: host, port: port, errno: lastError))) }
+    }
+
+    fileprivate func attemptIsReady(_ attempt: Attempt) {
+        let code = (try? Syscall.getOption(attempt.fd, SOL_SOCKET, SO_ERROR, Int32(0))) ?? EIO
+        loop.deregister(attempt.fd)
+        attempts.removeAll { $0 === attempt }
+        if code == 0 {
+            do {
+                finish(.success(try makeConnection(fd: attempt.fd)))
+            } catch {
+                Syscall.close(attempt.fd)
+                finish(.failure(error))
+            }
+        } else {
+            Syscall.close(attempt.fd)
+            lastError = Errno(rawValue: code)
+            startNextAttempt()  // a failure starts the next attempt at once
+        }
+    }
+
+    private func makeConnection(fd: Int32) throws -> Connection {
+        try Connection.adopt(fd: fd, loop: loop, options: options)
+    }
+
+    /// Resumes the caller once; closes every attempt still in flight.
+    fileprivate func finish(_ result: Result<Connection, any Error>) {
+        guard let continuation else { return }
+        self.continuation = nil
+        staggerTimer?.cancel()
+        timeoutTimer?.cancel()
+        for attempt in attempts {
+            loop.deregister(attempt.fd)
+            Syscall.close(attempt.fd)
+        }
+        attempts = []
+        continuation.resume(with: result)
+    }
+}
+
+extension Connection {
+    /// Wraps a connected, non-blocking socket into a connection registered on `loop` (loop only).
+    static func adopt(fd: Int32, loop: EventLoop, options: StreamOptions,
+                      remoteAddress: SocketAddress? = nil) throws(StreamError) -> Connection {
+        let local = Syscall.localAddress(fd)
+        if options.noDelay, local?.family != .unix {
+            try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1))
+        }
+        let stream = SocketStream(fd: fd, loop: loop, options: options)
+        try stream.start()
+        return Connection(stream: stream, localAddress: local, remoteAddress: remoteAddress ?? Syscall.remoteAddress(fd))
+    }
+}

@@ -1,0 +1,71 @@
+/// Opens a TCP connection to `host`:`port`.
+///
+/// The name is resolved off the loops (numeric addresses skip resolution); IPv6 and IPv4
+/// addresses are tried with Happy Eyeballs (RFC 8305) and the first to connect wins.
+/// `TCP_NODELAY` is on unless `options` says otherwise.
+///
+/// - Parameters:
+///   - connectTimeout: the limit for resolving plus connecting; then ``StreamError/connectTimedOut(host:port:)``.
+///   - localAddress: an address to bind before connecting.
+///   - group: where the connection's loop comes from.
+/// - Throws: ``StreamError/resolutionFailed(host:code:reason:)``, ``StreamError/connectFailed(host:port:errno:)``,
+///   ``StreamError/connectTimedOut(host:port:)``, or `CancellationError`.
+public func openConnection(
+    host: String,
+    port: Int,
+    options: StreamOptions = StreamOptions(),
+    connectTimeout: Duration = .seconds(30),
+    localAddress: SocketAddress? = nil,
+    group: EventLoopGroup = .shared
+) async throws -> Connection {
+    guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
+    let start = ContinuousClock.now
+    let addresses = try await Resolver.shared.resolve(host: host, port: port)
+    try Task.checkCancellation()
+    let remaining = connectTimeout - (ContinuousClock.now - start)
+    guard remaining > .zero else { throw StreamError.connectTimedOut(host: host, port: port) }
+    return try await connect(host: host, port: port, addresses: addresses, options: options,
+                             timeout: remaining, localAddress: localAddress, loop: group.next())
+}
+
+/// Opens a connection to the Unix-domain stream socket at `path`.
+///
+/// - Throws: ``StreamError/connectFailed(host:port:errno:)`` (e.g. `ENOENT`, `ECONNREFUSED`),
+///   ``StreamError/invalidArgument(_:)`` for a path too long, or `CancellationError`.
+public func openConnection(
+    unixPath path: String,
+    options: StreamOptions = StreamOptions(),
+    connectTimeout: Duration = .seconds(30),
+    group: EventLoopGroup = .shared
+) async throws -> Connection {
+    guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
+    return try await connect(host: path, port: 0, addresses: [address], options: options,
+                             timeout: connectTimeout, localAddress: nil, loop: group.next())
+}
+
+private func connect(host: String, port: Int, addresses: [SocketAddress], options: StreamOptions,
+                     timeout: Duration, localAddress: SocketAddress?, loop: EventLoop) async throws -> Connection {
+    // The connector lives on the loop; the box lets the cancellation handler find it there.
+    final class Slot: @unchecked Sendable {
+        // Safety: `connector` is written and read only on `loop` (in the two `execute` blocks).
+        var connector: Connector?
+        var cancelled = false
+    }
+    let slot = Slot()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            loop.execute {
+                let connector = Connector(loop: loop, host: host, port: port, addresses: addresses, options: options,
+                                          localAddress: localAddress, continuation: continuation)
+                slot.connector = connector
+                connector.start(timeout: timeout)
+                if slot.cancelled { connector.cancel() }
+            }
+        }
+    } onCancel: {
+        loop.execute {
+            slot.cancelled = true
+            slot.connector?.cancel()
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import DequeModule
+import Glibc
+import Synchronization
+
+/// Runs `getaddrinfo` (a blocking call) on a small pool of threads of its own, so no loop ever
+/// blocks on DNS. Numeric hosts skip it entirely.
+final class Resolver: Sendable {
+    static let shared = Resolver(threads: 2)
+
+    private struct Request {
+        let host: String
+        let port: Int
+        let continuation: CheckedContinuation<[SocketAddress], any Error>
+    }
+
+    private let queue = Mutex(Deque<Request>())
+    // Safety: a POSIX semaphore is thread-safe by definition; the pointer is allocated once and
+    // never freed (the pool lives for the process).
+    nonisolated(unsafe) private let available: UnsafeMutablePointer<sem_t>
+
+    private init(threads: Int) {
+        available = .allocate(capacity: 1)
+        sem_init(available, 0, 0)
+        for i in 0..<threads {
+            _ = OSThread(name: "FS-resolver-\(i)") { [self] in work() }
+        }
+    }
+
+    /// The addresses of `host`:`port` for TCP, in the order getaddrinfo gives them.
+    func resolve(host: String, port: Int) async throws -> [SocketAddress] {
+        if let numeric = SocketAddress(ipAddress: host, port: port) { return [numeric] }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.withLock { $0.append(Request(host: host, port: port, continuation: continuation)) }
+            sem_post(available)
+        }
+    }
+
+    private func work() {
+        while true {
+            while sem_wait(available) != 0 {}  // EINTR
+            guard let request = queue.withLock({ $0.popFirst() }) else { continue }
+            request.continuation.resume(with: Result { try Self.getaddrinfo(request.host, request.port) })
+        }
+    }
+
+    private static func getaddrinfo(_ host: String, _ port: Int) throws(StreamError) -> [SocketAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_ADDRCONFIG
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = Glibc.getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0 else {
+            let reason = String(cString: gai_strerror(rc))
+            throw .resolutionFailed(host: host, code: rc, reason: reason)
+        }
+        defer { freeaddrinfo(result) }
+        var addresses: [SocketAddress] = []
+        var node = result
+        while let info = node {
+            if let sa = info.pointee.ai_addr, info.pointee.ai_family == AF_INET || info.pointee.ai_family == AF_INET6 {
+                let raw = Array(UnsafeRawBufferPointer(start: sa, count: Int(info.pointee.ai_addrlen)))
+                let address = SocketAddress(raw: raw)
+                if !addresses.contains(address) { addresses.append(address) }
+            }
+            node = info.pointee.ai_next
+        }
+        guard !addresses.isEmpty else { throw .resolutionFailed(host: host, code: EAI_NONAME, reason: "no addresses") }
+        return addresses
+    }
+}

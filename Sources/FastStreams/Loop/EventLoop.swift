@@ -1,0 +1,210 @@
+import CFastStreams
+import DequeModule
+import Glibc
+import HeapModule
+import Synchronization
+import SystemPackage
+
+/// One OS thread running epoll: socket readiness, timers, and Swift jobs.
+///
+/// `EventLoop` is a Swift `SerialExecutor` and `TaskExecutor`. A task that prefers it
+/// (`withTaskExecutorPreference(loop)`, which the server does for every connection handler) runs
+/// on the loop's thread, so resuming a read or a drain is a push onto a local queue: no thread hop,
+/// no lock, no eventfd write. Jobs enqueued from other threads go through a locked queue and wake
+/// the loop with one eventfd write.
+public final class EventLoop: @unchecked Sendable {
+    // Safety: state marked "loop-confined" is read and written only on the loop's own thread
+    // (`isCurrent`); `run()` is the only code that runs there besides handlers and jobs it calls.
+    // Cross-thread state is `remoteJobs` (a Mutex) and `wakePending` (an Atomic); the descriptors
+    // are immutable after init.
+
+    enum Job {
+        case swift(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    let epollFD: Int32
+    private let wakeFD: Int32
+    private let remoteJobs = Mutex(Deque<Job>())
+    private let wakePending = Atomic<Bool>(false)
+    private var thread: OSThread?
+
+    // loop-confined
+    private var localJobs = Deque<Job>()
+    private var handlers: [Selectable?] = []
+    private var timers = Heap<TimerEntry>()
+    private var timerSequence: UInt64 = 0
+    private var stopping = false
+    /// A scratch iovec array for `writev` batches (loop-confined).
+    let iovecs: UnsafeMutablePointer<iovec>
+    static let maxIOVecs = 1024  // IOV_MAX on Linux
+
+    init(name: String) throws(StreamError) {
+        let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard ep >= 0 else { throw .system(operation: "epoll_create1", errno: Syscall.errno()) }
+        let ev = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard ev >= 0 else {
+            let e = Syscall.errno()
+            Syscall.close(ep)
+            throw .system(operation: "eventfd", errno: e)
+        }
+        epollFD = ep
+        wakeFD = ev
+        iovecs = .allocate(capacity: Self.maxIOVecs)
+        _ = cfs_epoll_ctl(ep, EPOLL_CTL_ADD, ev, EPOLLIN.rawValue)
+        thread = OSThread(name: name) { [self] in run() }
+    }
+
+    /// True when called on this loop's thread.
+    @inline(__always)
+    public var inEventLoop: Bool {
+        cfs_current_loop() == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// Runs `work` on the loop's thread, after the jobs already queued.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        submit(.closure(work))
+    }
+
+    @inline(__always)
+    private func submit(_ job: Job) {
+        if inEventLoop {
+            localJobs.append(job)
+            return
+        }
+        remoteJobs.withLock { $0.append(job) }
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    // MARK: Registration (loop only)
+
+    func register(_ fd: Int32, events: UInt32, handler: Selectable) throws(Errno) {
+        assert(inEventLoop)
+        if Int(fd) >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
+        }
+        guard cfs_epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, events) == 0 else { throw Syscall.errno() }
+        handlers[Int(fd)] = handler
+    }
+
+    func modify(_ fd: Int32, events: UInt32) {
+        assert(inEventLoop)
+        _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events)
+    }
+
+    /// Removes `fd`; call before closing it.
+    func deregister(_ fd: Int32) {
+        assert(inEventLoop)
+        _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0)
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+    }
+
+    /// Runs `action` on the loop after `duration` unless the returned timer is cancelled first.
+    func schedule(after duration: Duration, _ action: @escaping () -> Void) -> LoopTimer {
+        assert(inEventLoop)
+        let timer = LoopTimer(deadline: LoopTimer.deadline(after: duration), action: action)
+        timerSequence += 1
+        timers.insert(TimerEntry(deadline: timer.deadline, sequence: timerSequence, timer: timer))
+        return timer
+    }
+
+    // MARK: The loop
+
+    private func run() {
+        cfs_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
+        let capacity: Int32 = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
+        defer { events.deallocate() }
+        while !stopping {
+            runJobs()
+            let timeout = localJobs.isEmpty ? runTimers() : 0
+            let n = epoll_wait(epollFD, events, capacity, timeout)
+            if n < 0 { continue }  // EINTR
+            for i in 0..<Int(n) {
+                let fd = cfs_epoll_event_fd(events + i)
+                if fd == wakeFD {
+                    takeRemoteJobs()
+                } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+                    handler.handleEvents(cfs_epoll_event_events(events + i))
+                }
+            }
+        }
+        // Shutting down: fail every registration, then run what that scheduled.
+        for handler in handlers { handler?.loopIsClosing() }
+        takeRemoteJobs()
+        runJobs()
+        cfs_set_current_loop(nil)
+    }
+
+    /// Runs the jobs queued before this call; jobs they enqueue wait for the next turn so I/O is
+    /// never starved.
+    @inline(__always)
+    private func runJobs() {
+        var budget = localJobs.count
+        while budget > 0, let job = localJobs.popFirst() {
+            budget -= 1
+            switch job {
+            case .swift(let job):
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            case .closure(let work):
+                work()
+            }
+        }
+    }
+
+    private func takeRemoteJobs() {
+        var counter: UInt64 = 0
+        _ = Glibc.read(wakeFD, &counter, 8)
+        wakePending.store(false, ordering: .sequentiallyConsistent)
+        let jobs = remoteJobs.withLock { jobs in
+            defer { jobs.removeAll(keepingCapacity: true) }
+            return jobs
+        }
+        localJobs.append(contentsOf: jobs)
+    }
+
+    /// Fires due timers; returns the epoll timeout in ms until the next one (-1: none).
+    private func runTimers() -> Int32 {
+        guard !timers.isEmpty else { return -1 }
+        let now = LoopTimer.now()
+        while let first = timers.min, first.deadline <= now || first.timer.isCancelled {
+            timers.removeMin()
+            first.timer.fire()
+        }
+        if !localJobs.isEmpty { return 0 }
+        guard let next = timers.min else { return -1 }
+        let ms = (next.deadline - now + 999_999) / 1_000_000
+        return Int32(min(ms, UInt64(Int32.max)))
+    }
+
+    /// Asks the loop to stop, waits for its thread, and closes its descriptors.
+    func shutdown() {
+        precondition(!inEventLoop, "an EventLoop cannot shut itself down")
+        execute { [self] in stopping = true }
+        thread?.join()
+        thread = nil
+        Syscall.close(wakeFD)
+        Syscall.close(epollFD)
+        iovecs.deallocate()
+    }
+}
+
+extension EventLoop: SerialExecutor, TaskExecutor {
+    /// Queues a Swift job on the loop (no wake-up when called on the loop itself).
+    public func enqueue(_ job: consuming ExecutorJob) {
+        submit(.swift(UnownedJob(job)))
+    }
+
+    /// This loop as a serial executor.
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    /// Traps unless called on the loop's thread; lets `assumeIsolated` work for actors on the loop.
+    public func checkIsolated() {
+        precondition(inEventLoop, "not on the EventLoop's thread")
+    }
+}

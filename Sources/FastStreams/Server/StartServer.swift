@@ -1,0 +1,115 @@
+import Glibc
+import Logging
+
+/// Starts a TCP server on `host`:`port` and runs `handler` for each accepted connection, as a
+/// child task on the connection's loop. When the handler returns the connection is closed
+/// gracefully (queued bytes are flushed); when it throws, the connection is aborted.
+///
+/// - Parameters:
+///   - host: a name or numeric address to bind (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, `"localhost"`);
+///     every address it resolves to gets a listener.
+///   - port: 0 picks a free port; read it from ``Server/addresses``.
+///   - backlog: the `listen(2)` backlog.
+///   - reuseAddress: `SO_REUSEADDR`.
+///   - reusePort: one listener per loop with `SO_REUSEPORT`, so the kernel spreads connections
+///     over the loops' threads. Without it one loop accepts and deals connections round-robin.
+///   - options: buffering and socket settings for each connection.
+///   - group: the loops that own the connections.
+public func startServer(
+    host: String,
+    port: Int,
+    backlog: Int32 = 1024,
+    reuseAddress: Bool = true,
+    reusePort: Bool = false,
+    options: StreamOptions = StreamOptions(),
+    group: EventLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Server"),
+    handler: @escaping @Sendable (Connection) async throws -> Void
+) async throws -> Server {
+    guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
+    let resolved = try await Resolver.shared.resolve(host: host, port: port)
+    return try bind(resolved, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort,
+                    options: options, group: group, logger: logger, handler: handler)
+}
+
+/// Starts a server on the Unix-domain socket `path` (a stale socket file there is replaced, and
+/// the file is removed when the server stops). See ``startServer(host:port:backlog:reuseAddress:reusePort:options:group:logger:handler:)``.
+public func startServer(
+    unixPath path: String,
+    backlog: Int32 = 1024,
+    options: StreamOptions = StreamOptions(),
+    group: EventLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Server"),
+    handler: @escaping @Sendable (Connection) async throws -> Void
+) async throws -> Server {
+    guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
+    removeStaleSocket(at: path)
+    return try bind([address], backlog: backlog, reuseAddress: false, reusePort: false,
+                    options: options, group: group, logger: logger, handler: handler)
+}
+
+private func bind(
+    _ addresses: [SocketAddress], backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
+    group: EventLoopGroup, logger: Logger, handler: @escaping @Sendable (Connection) async throws -> Void
+) throws -> Server {
+    let core = ServerCore(logger: logger, handler: handler)
+    var listeners: [Listener] = []
+    do {
+        var boundPort: Int?
+        for var address in addresses {
+            // With port 0 and several addresses, every listener takes the port the first one got.
+            if let boundPort, address.port == 0, let same = SocketAddress(ipAddress: address.host, port: boundPort) {
+                address = same
+            }
+            for loop in reusePort ? group.loops : [group.next()] {
+                let listener = try Listener(address: address, loop: loop, backlog: backlog, reuseAddress: reuseAddress,
+                                            reusePort: reusePort, logger: logger) { fd in
+                    accept(fd, on: loop, reusePort: reusePort, group: group, options: options, core: core)
+                }
+                listeners.append(listener)
+                if address.family != .unix, address.port == 0 {
+                    boundPort = listener.address.port
+                    address = listener.address
+                }
+            }
+        }
+    } catch {
+        for listener in listeners { listener.loop.execute { listener.close() } }
+        throw error
+    }
+    core.listeners.withLock { $0 = listeners }
+    for listener in listeners {
+        listener.loop.execute {
+            do { try listener.start() } catch { logger.error("cannot watch \(listener.address): \(error)") }
+        }
+    }
+    let run = Task { await core.serve() }
+    return Server(addresses: listeners.map(\.address).uniqued(), core: core, run: run)
+}
+
+/// Called on the accepting loop: adopt the socket on its loop and hand it to the handler group.
+private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: EventLoopGroup,
+                    options: StreamOptions, core: ServerCore) {
+    let target = reusePort ? loop : group.next()
+    let adopt: @Sendable () -> Void = {
+        do {
+            core.deliver(try Connection.adopt(fd: fd, loop: target, options: options))
+        } catch {
+            Syscall.close(fd)
+            core.logger.warning("cannot adopt an accepted socket: \(error)")
+        }
+    }
+    if target === loop { adopt() } else { target.execute(adopt) }
+}
+
+private func removeStaleSocket(at path: String) {
+    var st = stat()
+    if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK { _ = unlink(path) }
+}
+
+extension Array where Element: Hashable {
+    fileprivate func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,22 @@
+/// A fixed-capacity heap block of bytes, allocated once (header and bytes in one allocation).
+///
+/// Readers fill it from the front and hand out ``Chunk``s that reference disjoint, already-written
+/// ranges of it; the reader reuses the block once it is again uniquely referenced, so steady-state
+/// reads allocate nothing.
+@usableFromInline
+final class ByteStorage: ManagedBuffer<Int, UInt8> {
+
+    static func allocate(capacity: Int) -> ByteStorage {
+        let buffer = ByteStorage.create(minimumCapacity: capacity) { _ in capacity }
+        return unsafeDowncast(buffer, to: ByteStorage.self)
+    }
+
+    @inline(__always)
+    var size: Int { header }
+
+    @inline(__always)
+    @usableFromInline
+    var base: UnsafeMutableRawPointer {
+        withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
+    }
+}

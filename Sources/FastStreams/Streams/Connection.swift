@@ -1,0 +1,45 @@
+/// An open byte stream (TCP or Unix-domain) with a ``reader`` and a ``writer``.
+///
+/// A connection belongs to one ``EventLoop`` for its whole life. Code that runs on that loop (a
+/// server handler does; elsewhere use `withTaskExecutorPreference(connection.loop)`) reads and
+/// writes with no thread hop. Calls from other threads are correct too, at the price of a hop.
+///
+/// Close a connection with ``close()`` or ``abort()``. If the last reference goes away while it is
+/// still open it is closed gracefully in the background (queued bytes are still sent).
+public final class Connection: Sendable {
+    let stream: SocketStream
+
+    /// The loop that owns this connection.
+    public var loop: EventLoop { stream.loop }
+    /// The local address, if the socket has one.
+    public let localAddress: SocketAddress?
+    /// The peer's address, if known.
+    public let remoteAddress: SocketAddress?
+
+    init(stream: SocketStream, localAddress: SocketAddress?, remoteAddress: SocketAddress?) {
+        self.stream = stream
+        self.localAddress = localAddress
+        self.remoteAddress = remoteAddress
+    }
+
+    /// Received bytes, as an `AsyncSequence` of ``Chunk``s plus asyncio-style helpers.
+    public var reader: Reader { Reader(connection: self) }
+    /// Buffered output with `drain()` backpressure.
+    public var writer: Writer { Writer(connection: self) }
+
+    /// Flushes queued bytes, then closes; see ``Writer/close()``.
+    public func close() async throws {
+        try await stream.close()
+    }
+
+    /// Drops queued bytes and resets the connection; see ``Writer/abort()``.
+    public func abort() {
+        let stream = stream
+        if stream.loop.inEventLoop { stream.abort(reason: .closed) } else { stream.loop.execute { stream.abort(reason: .closed) } }
+    }
+
+    deinit {
+        let stream = stream
+        if stream.loop.inEventLoop { stream.closeInBackground() } else { stream.loop.execute { stream.closeInBackground() } }
+    }
+}

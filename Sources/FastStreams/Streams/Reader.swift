@@ -1,0 +1,110 @@
+/// The receiving side of a ``Connection``: an `AsyncSequence` of the ``Chunk``s the socket
+/// delivers, plus helpers in the spirit of asyncio's `StreamReader`.
+///
+/// Received bytes wait in the reader until taken. Once `StreamOptions.readBufferLimit` bytes wait,
+/// the socket is no longer read (the peer feels TCP backpressure) until the reader takes them.
+///
+/// One task reads at a time; a second concurrent read throws ``StreamError/concurrentRead``.
+/// Cancelling a task waiting in any read throws `CancellationError` and leaves the connection and
+/// every buffered byte in place, so reading can go on later. Leaving a `for try await` loop early
+/// is fine: unread bytes stay buffered.
+public struct Reader: AsyncSequence, Sendable {
+    /// Each element is the next run of received bytes.
+    public typealias Element = Chunk
+    /// Reads fail with ``StreamError`` or `CancellationError`.
+    public typealias Failure = any Error
+
+    let connection: Connection
+    var stream: SocketStream { connection.stream }
+
+    /// The iterator: each `next()` returns what has arrived (at least one byte), nil at EOF.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let reader: Reader
+        /// The next chunk, or nil once the peer finished sending and everything was read.
+        public mutating func next() async throws -> Chunk? { try await reader.read() }
+    }
+
+    /// An iterator over received chunks.
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: self) }
+
+    /// Everything buffered (at least one byte, waiting if needed), or nil at EOF.
+    public func read() async throws -> Chunk? {
+        try await stream.readChunk(max: .max)
+    }
+
+    /// At most `max` bytes (at least one, waiting if needed), or nil at EOF.
+    public func read(max: Int) async throws -> Chunk? {
+        precondition(max > 0, "read(max:) needs max > 0")
+        return try await stream.readChunk(max: max)
+    }
+
+    /// Exactly `count` bytes. Throws ``StreamError/incompleteRead(partial:expected:)`` (carrying
+    /// what arrived) when the input ends first.
+    public func read(exactly count: Int) async throws -> Chunk {
+        precondition(count >= 0, "read(exactly:) needs count >= 0")
+        return try await stream.readExactly(count)
+    }
+
+    /// Bytes up to and including the first `delimiter`. Throws
+    /// ``StreamError/limitExceeded(limit:)`` when `limit` bytes arrive without one (they stay
+    /// buffered), and ``StreamError/incompleteRead(partial:expected:)`` at EOF without one.
+    public func read(until delimiter: some Collection<UInt8>, limit: Int = 64 * 1024) async throws -> Chunk {
+        let delimiter = Array(delimiter)
+        precondition(!delimiter.isEmpty, "read(until:) needs a delimiter")
+        return try await stream.readUntil(delimiter, limit: limit)
+    }
+
+    /// The next line as a `String` without its `\n` or `\r\n`, or nil at EOF. The last line may
+    /// lack a terminator. Throws ``StreamError/limitExceeded(limit:)`` for a longer line.
+    public func readLine(limit: Int = 64 * 1024) async throws -> String? {
+        let chunk: Chunk
+        do {
+            chunk = try await stream.readUntil([0x0A], limit: limit)
+        } catch StreamError.incompleteRead(let partial, _) {
+            guard partial.count > 0 else { return nil }
+            chunk = partial
+        }
+        var line = chunk.string
+        if line.hasSuffix("\n") { line.removeLast() }  // "\r\n" is one Character: removed together
+        return line
+    }
+
+    /// True once the peer finished sending and every received byte was read.
+    public var atEOF: Bool { stream.eofSnapshot.load(ordering: .relaxed) }
+}
+
+extension SocketStream {
+    func readChunk(max: Int) async throws -> Chunk? {
+        guard loop.inEventLoop else {
+            return try await withTaskExecutorPreference(loop) { try await self.readChunk(max: max) }
+        }
+        guard try await waitForBuffered(1) else { return nil }
+        return takeInbound(min(max, inbound.first!.count))
+    }
+
+    func readExactly(_ count: Int) async throws -> Chunk {
+        guard loop.inEventLoop else {
+            return try await withTaskExecutorPreference(loop) { try await self.readExactly(count) }
+        }
+        guard try await waitForBuffered(count) else {
+            throw StreamError.incompleteRead(partial: takeInbound(inboundBytes), expected: count)
+        }
+        return takeInbound(count)
+    }
+
+    func readUntil(_ delimiter: [UInt8], limit: Int) async throws -> Chunk {
+        guard loop.inEventLoop else {
+            return try await withTaskExecutorPreference(loop) { try await self.readUntil(delimiter, limit: limit) }
+        }
+        while true {
+            if let end = findDelimiter(delimiter) {
+                guard end <= limit else { throw StreamError.limitExceeded(limit: limit) }
+                return takeInbound(end)
+            }
+            if inboundBytes >= limit { throw StreamError.limitExceeded(limit: limit) }
+            guard try await waitForBuffered(inboundBytes + 1) else {
+                throw StreamError.incompleteRead(partial: takeInbound(inboundBytes), expected: inboundBytes + delimiter.count)
+            }
+        }
+    }
+}

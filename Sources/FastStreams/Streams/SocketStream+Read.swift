@@ -1,0 +1,151 @@
+import Glibc
+
+/// Inbound path: socket -> pooled storage -> `inbound` -> the reader.
+extension SocketStream {
+    static let maxReadSize = 64 * 1024
+    static let readsPerEvent = 4
+
+    /// Reads what the socket has (up to a few reads per readiness event, so one busy connection
+    /// cannot starve the others) into pooled storage, appends the chunks to `inbound`, wakes the
+    /// reader. Level-triggered epoll calls again if bytes remain.
+    func readSocket() {
+        for _ in 0..<Self.readsPerEvent {
+            guard inboundBytes < max(readLimit, readTarget) else { break }
+            prepareReadStorage()
+            let space = readStorage.size - readStorageUsed
+            let result: IOResult
+            do {
+                result = try Syscall.read(fd, readStorage.base + readStorageUsed, space)
+            } catch {
+                fail(.io("read", error))
+                return
+            }
+            guard case .done(let n) = result else { break }
+            if n == 0 {
+                readEOF = true
+                if inbound.isEmpty { eofSnapshot.store(true, ordering: .relaxed) }
+                break
+            }
+            inbound.append(Chunk(storage: readStorage, offset: readStorageUsed, count: n))
+            readStorageUsed += n
+            inboundBytes += n
+            if n < space { break }  // short read: the socket is drained
+            readSize = min(readSize * 2, Self.maxReadSize)
+        }
+        resumeReader()
+    }
+
+    /// Makes `readStorage` have room: reuse it from the start when no chunk references it any more
+    /// (the steady state: zero allocations), else start a fresh block.
+    private func prepareReadStorage() {
+        if isKnownUniquelyReferenced(&readStorage) && readStorage.size >= readSize {
+            readStorageUsed = 0
+            return
+        }
+        let space = readStorage.size - readStorageUsed
+        if space >= 1024 && space >= readSize / 4 { return }
+        readStorage = ByteStorage.allocate(capacity: readSize)
+        readStorageUsed = 0
+    }
+
+    /// Removes and returns the first `count` buffered bytes (zero-copy when they lie in one chunk).
+    func takeInbound(_ count: Int) -> Chunk {
+        precondition(count <= inboundBytes)
+        if count == 0 { return .empty }
+        var parts: [Chunk] = []
+        var needed = count
+        while needed > 0 {
+            let first = inbound.removeFirst()
+            if first.count <= needed {
+                needed -= first.count
+                if needed == 0 && parts.isEmpty {
+                    inboundBytes -= count
+                    inboundConsumed(count)
+                    return first
+                }
+                parts.append(first)
+            } else {
+                parts.append(first.extracting(0..<needed))
+                inbound.prepend(first.extracting(needed..<first.count))
+                needed = 0
+            }
+        }
+        inboundBytes -= count
+        inboundConsumed(count)
+        return Chunk.joining(parts, totalCount: count)
+    }
+
+    /// Bookkeeping after the reader took bytes: the delimiter search cursor, the EOF snapshot, and
+    /// resuming a socket paused by the read limit.
+    private func inboundConsumed(_ count: Int) {
+        searchedBytes = max(0, searchedBytes - count)
+        if inbound.isEmpty && readEOF { eofSnapshot.store(true, ordering: .relaxed) }
+        if inboundBytes < max(readLimit, readTarget) / 2 + 1 { updateInterest() }
+    }
+
+    /// Waits until at least `count` bytes are buffered or the input ends. Returns false at EOF.
+    func waitForBuffered(_ count: Int) async throws -> Bool {
+        while inboundBytes < count {
+            if let readFailure { throw readFailure }
+            if readEOF { return false }
+            if readWaiter != nil { throw StreamError.concurrentRead }
+            readTarget = count
+            defer { readTarget = 0 }
+            try await waitForInbound()
+        }
+        return true
+    }
+
+    /// The offset of the first byte just past `delimiter` in the buffered bytes, searching from
+    /// `searchedBytes`; updates `searchedBytes` when not found.
+    func findDelimiter(_ delimiter: [UInt8]) -> Int? {
+        let m = delimiter.count
+        var start = max(0, searchedBytes - (m - 1))
+        // Walk the chunks, keeping `base` = the absolute offset of the current chunk.
+        var base = 0
+        var index = inbound.startIndex
+        while index < inbound.endIndex && base + inbound[index].count <= start {
+            base += inbound[index].count
+            index += 1
+        }
+        let first = delimiter[0]
+        while index < inbound.endIndex {
+            let chunk = inbound[index]
+            let hit: Int? = chunk.withUnsafeBytes { bytes in
+                var from = start - base
+                while from < bytes.count {
+                    guard let p = memchr(bytes.baseAddress! + from, Int32(first), bytes.count - from) else { return nil }
+                    let at = base + (UnsafeRawPointer(p) - bytes.baseAddress!)
+                    if m == 1 || matches(delimiter, at: at) { return at + m }
+                    from = at - base + 1
+                }
+                return nil
+            }
+            if let hit { return hit }
+            base += chunk.count
+            start = base
+            index += 1
+        }
+        searchedBytes = inboundBytes
+        return nil
+    }
+
+    private func matches(_ delimiter: [UInt8], at offset: Int) -> Bool {
+        guard offset + delimiter.count <= inboundBytes else { return false }
+        var remaining = offset
+        var index = inbound.startIndex
+        while remaining >= inbound[index].count {
+            remaining -= inbound[index].count
+            index += 1
+        }
+        for byte in delimiter {
+            if remaining == inbound[index].count {
+                index += 1
+                remaining = 0
+            }
+            if inbound[index][remaining] != byte { return false }
+            remaining += 1
+        }
+        return true
+    }
+}

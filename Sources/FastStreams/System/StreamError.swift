@@ -1,0 +1,60 @@
+import SystemPackage
+
+/// Everything that can go wrong with a FastStreams connection, a connect or a server.
+///
+/// System failures carry the `Errno` the kernel returned. Cancellation is reported with Swift's
+/// `CancellationError`, never with this type.
+public enum StreamError: Error, Sendable, CustomStringConvertible {
+    /// `getaddrinfo` could not resolve `host`; `code` is its `EAI_*` value.
+    case resolutionFailed(host: String, code: Int32, reason: String)
+    /// Every address of the host refused the connection (`ECONNREFUSED`) or was unreachable;
+    /// `errno` is the last attempt's error.
+    case connectFailed(host: String, port: Int, errno: Errno)
+    /// No attempt connected within the connect timeout.
+    case connectTimedOut(host: String, port: Int)
+    /// The peer reset the connection (`ECONNRESET`, `EPIPE`) while reading or writing.
+    case connectionReset(errno: Errno)
+    /// A system call failed; `operation` names it.
+    case system(operation: String, errno: Errno)
+    /// The connection was closed or aborted locally; no further I/O is possible.
+    case closed
+    /// EOF arrived before `expected` bytes; `partial` holds what did arrive.
+    case incompleteRead(partial: Chunk, expected: Int)
+    /// `read(until:limit:)` or `readLine(limit:)` found no delimiter within `limit` bytes. The
+    /// bytes stay buffered in the reader.
+    case limitExceeded(limit: Int)
+    /// Two tasks tried to read the same connection at once.
+    case concurrentRead
+    /// Two tasks tried to drain the same connection at once.
+    case concurrentDrain
+    /// A file given to `sendfile` ended before `count` bytes could be sent.
+    case fileTooShort(missing: Int64)
+    /// An argument was not acceptable (a bad port, a path too long for `sun_path`...).
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .resolutionFailed(let host, let code, let reason): "cannot resolve \(host): \(reason) (EAI \(code))"
+        case .connectFailed(let host, let port, let e): "cannot connect to \(host):\(port): \(e)"
+        case .connectTimedOut(let host, let port): "connect to \(host):\(port) timed out"
+        case .connectionReset(let e): "connection reset by peer (\(e))"
+        case .system(let op, let e): "\(op) failed: \(e)"
+        case .closed: "connection closed"
+        case .incompleteRead(let partial, let expected): "EOF after \(partial.count) of \(expected) bytes"
+        case .limitExceeded(let limit): "no delimiter within \(limit) bytes"
+        case .concurrentRead: "another task is already reading this connection"
+        case .concurrentDrain: "another task is already draining this connection"
+        case .fileTooShort(let missing): "file ended \(missing) bytes before the requested count"
+        case .invalidArgument(let what): "invalid argument: \(what)"
+        }
+    }
+
+    /// Maps an errno from a read or write on a connected socket.
+    static func io(_ operation: String, _ e: Errno) -> StreamError {
+        switch e {
+        case .connectionReset, .brokenPipe, .connectionAbort, .timedOut, .noRouteToHost, .networkUnreachable:
+            .connectionReset(errno: e)
+        default: .system(operation: operation, errno: e)
+        }
+    }
+}
