@@ -144,7 +144,7 @@ final class Connector {
 extension Connection {
     /// Wraps a connected, non-blocking socket into a connection registered on `loop` (loop only).
     static func adopt(fd: Int32, loop: EventLoop, options: StreamOptions,
-                      remoteAddress: SocketAddress? = nil) throws(StreamError) -> Connection {
+                      remoteAddress: SocketAddress? = nil) throws -> Connection {
         let local = Syscall.localAddress(fd)
         if options.noDelay, local?.family != .unix {
             try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1))

@@ -35,7 +35,7 @@ public final class Connection: Sendable {
     /// Drops queued bytes and resets the connection; see ``Writer/abort()``.
     public func abort() {
         let stream = stream
-        if stream.loop.inEventLoop { stream.abort(reason: .closed) } else { stream.loop.execute { stream.abort(reason: .closed) } }
+        if stream.loop.inEventLoop { stream.abort(reason: StreamError.closed) } else { stream.loop.execute { stream.abort(reason: StreamError.closed) } }
     }
 
     deinit {

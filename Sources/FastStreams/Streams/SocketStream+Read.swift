@@ -17,7 +17,7 @@ extension SocketStream {
             do {
                 result = try Syscall.read(fd, readStorage.base + readStorageUsed, space)
             } catch {
-                fail(.io("read", error))
+                fail(StreamError.io("read", error))
                 return
             }
             guard case .done(let n) = result else { break }

@@ -6,14 +6,14 @@ import SystemPackage
 extension SocketStream {
     /// Checks that writes are still accepted (loop only).
     @inline(__always)
-    func checkWritable() throws(StreamError) {
+    func checkWritable() throws {
         if let writeFailure { throw writeFailure }
-        if outputClosed { throw .closed }
+        if outputClosed { throw StreamError.closed }
     }
 
     /// Sends `bytes` now if possible; queues the unsent tail. `owner`, when given, is a chunk whose
     /// memory `bytes` is, so the tail is queued without a copy.
-    func write(_ bytes: UnsafeRawBufferPointer, owner: Chunk?) throws(StreamError) {
+    func write(_ bytes: UnsafeRawBufferPointer, owner: Chunk?) throws {
         try checkWritable()
         guard bytes.count > 0 else { return }
         var sent = 0
@@ -41,7 +41,7 @@ extension SocketStream {
     }
 
     /// Sends several chunks in one `sendmsg` when nothing is queued; queues what is left.
-    func write(contentsOf chunks: some Collection<Chunk>) throws(StreamError) {
+    func write(contentsOf chunks: some Collection<Chunk>) throws {
         try checkWritable()
         for chunk in chunks where chunk.count > 0 { enqueue(.bytes(chunk)) }
         if !writeBlocked { flush() }
@@ -50,20 +50,20 @@ extension SocketStream {
     }
 
     /// Queues `count` bytes of `file` from `offset` (our own dup of it) behind the queued writes.
-    func sendfile(_ file: FileDescriptor, offset: Int64, count: Int64?) throws(StreamError) {
+    func sendfile(_ file: FileDescriptor, offset: Int64, count: Int64?) throws {
         try checkWritable()
         var length = count
         if length == nil {
             var st = stat()
             guard fstat(file.rawValue, &st) == 0 else {
-                throw .system(operation: "fstat", errno: Syscall.errno())
+                throw StreamError.system(operation: "fstat", errno: Syscall.errno())
             }
             length = max(0, Int64(st.st_size) - offset)
         }
-        guard let length, length >= 0, offset >= 0 else { throw .invalidArgument("sendfile offset and count must be >= 0") }
+        guard let length, length >= 0, offset >= 0 else { throw StreamError.invalidArgument("sendfile offset and count must be >= 0") }
         guard length > 0 else { return }
         let copy = fcntl(file.rawValue, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw .system(operation: "dup", errno: Syscall.errno()) }
+        guard copy >= 0 else { throw StreamError.system(operation: "dup", errno: Syscall.errno()) }
         enqueue(.file(fd: copy, offset: offset, remaining: length))
         if !writeBlocked { flush() }
         if let writeFailure { throw writeFailure }
@@ -131,7 +131,7 @@ extension SocketStream {
         do {
             result = try Syscall.sendmsg(fd, iov, count)
         } catch {
-            failOutput(.io("sendmsg", error))
+            failOutput(StreamError.io("sendmsg", error))
             return false
         }
         guard case .done(let sent) = result else {
@@ -165,7 +165,7 @@ extension SocketStream {
             do {
                 result = try Syscall.sendfile(fd, file, &offset, Int(min(remaining, 1 << 30)))
             } catch {
-                failOutput(.io("sendfile", error))
+                failOutput(StreamError.io("sendfile", error))
                 return false
             }
             switch result {
@@ -175,7 +175,7 @@ extension SocketStream {
                 return false
             case .done(0):
                 // The file ended before `count`: never loop on it (the classic sendfile hang).
-                failOutput(.fileTooShort(missing: remaining))
+                failOutput(StreamError.fileTooShort(missing: remaining))
                 return false
             case .done(let n):
                 remaining -= Int64(n)

@@ -24,7 +24,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     var inbound = Deque<Chunk>()
     var inboundBytes = 0
     var readEOF = false
-    var readFailure: StreamError?
+    var readFailure: (any Error)?
     var readWaiter: UnsafeContinuation<Void, any Error>?
     var readWaitGeneration: UInt64 = 0
     var readLimit: Int
@@ -41,7 +41,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     var outboundBytes = 0
     /// The last send hit EAGAIN or was short: wait for EPOLLOUT before trying again.
     var writeBlocked = false
-    var writeFailure: StreamError?
+    var writeFailure: (any Error)?
     var drainWaiter: UnsafeContinuation<Void, any Error>?
     var drainWaitGeneration: UInt64 = 0
     var highWatermark: Int
@@ -78,7 +78,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     var isClosed: Bool { fd < 0 }
 
     /// Registers with the loop (loop only).
-    func start() throws(StreamError) {
+    func start() throws {
         assert(loop.inEventLoop)
         updateInterest()
     }
@@ -103,7 +103,7 @@ class SocketStream: Selectable, @unchecked Sendable {
             loop.modify(fd, events: mask)
         } else {
             do { try loop.register(fd, events: mask, handler: self) } catch {
-                fail(.system(operation: "epoll_ctl", errno: error))
+                fail(StreamError.system(operation: "epoll_ctl", errno: error))
                 return
             }
             registered = true
@@ -124,7 +124,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     }
 
     func loopIsClosing() {
-        abort(reason: .closed)
+        abort(reason: StreamError.closed)
     }
 
     // MARK: Waiting
@@ -190,14 +190,14 @@ class SocketStream: Selectable, @unchecked Sendable {
     // MARK: Failure and close
 
     /// Records a fatal socket error for both directions and wakes every waiter.
-    func fail(_ error: StreamError) {
+    func fail(_ error: any Error) {
         if readFailure == nil && !readEOF { readFailure = error }
         failOutput(error)
         resumeReader()
     }
 
     /// The output side is dead: drop the queue, wake the drainer; close if a close was waiting.
-    func failOutput(_ error: StreamError) {
+    func failOutput(_ error: any Error) {
         if writeFailure == nil { writeFailure = error }
         discardOutbound()
         outputClosedSnapshot.store(true, ordering: .relaxed)
@@ -232,7 +232,7 @@ class SocketStream: Selectable, @unchecked Sendable {
                 if fd < 0 { c.resume() } else { closeWaiters.append(c) }
             }
         } onCancel: {
-            loop.execute { [self] in abort(reason: .closed) }
+            loop.execute { [self] in abort(reason: StreamError.closed) }
         }
     }
 
@@ -250,7 +250,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     }
 
     /// Drops the queue and resets the connection (RST via SO_LINGER 0).
-    func abort(reason: StreamError) {
+    func abort(reason: any Error) {
         guard fd >= 0 else { return }
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
@@ -261,7 +261,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     }
 
     /// Closes the descriptor now and wakes everyone.
-    func closeNow(error: StreamError?) {
+    func closeNow(error: (any Error)?) {
         guard fd >= 0 else { return }
         if registered { loop.deregister(fd) }
         registered = false

@@ -2,14 +2,14 @@ import FoundationEssentials
 
 extension Writer {
     /// Queues the bytes of `data` (copied only if the kernel does not take them at once).
-    public func write(_ data: Data) throws(StreamError) {
+    public func write(_ data: Data) throws {
         let stream = stream
         guard stream.loop.inEventLoop else {
             return try stream.writeFromOtherThread(data.withUnsafeBytes { Chunk(copying: $0) })
         }
-        var failure: StreamError?
+        var failure: (any Error)?
         data.withUnsafeBytes { raw in
-            do throws(StreamError) { try stream.write(raw, owner: nil) } catch { failure = error }
+            do { try stream.write(raw, owner: nil) } catch { failure = error }
         }
         if let failure { throw failure }
     }

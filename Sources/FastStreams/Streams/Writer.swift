@@ -15,28 +15,28 @@ public struct Writer: Sendable {
     var stream: SocketStream { connection.stream }
 
     /// Queues `chunk` (no copy, even of an unsent tail).
-    public func write(_ chunk: Chunk) throws(StreamError) {
+    public func write(_ chunk: Chunk) throws {
         let stream = stream
         if stream.loop.inEventLoop {
-            try chunk.withUnsafeBytes { bytes throws(StreamError) in try stream.write(bytes, owner: chunk) }
+            try chunk.withUnsafeBytes { bytes throws in try stream.write(bytes, owner: chunk) }
         } else {
             try stream.writeFromOtherThread(chunk)
         }
     }
 
     /// Queues `bytes` (copied only if the kernel does not take them at once).
-    public func write(_ bytes: [UInt8]) throws(StreamError) {
+    public func write(_ bytes: [UInt8]) throws {
         try write(contiguous: bytes)
     }
 
     /// Queues the UTF-8 bytes of `string`.
-    public func write(_ string: String) throws(StreamError) {
+    public func write(_ string: String) throws {
         var string = string
         let stream = stream
         if stream.loop.inEventLoop {
-            var failure: StreamError?
+            var failure: (any Error)?
             string.withUTF8 { utf8 in
-                do throws(StreamError) { try stream.write(UnsafeRawBufferPointer(utf8), owner: nil) } catch { failure = error }
+                do { try stream.write(UnsafeRawBufferPointer(utf8), owner: nil) } catch { failure = error }
             }
             if let failure { throw failure }
         } else {
@@ -45,9 +45,9 @@ public struct Writer: Sendable {
     }
 
     /// Queues a copy of the bytes of `span`.
-    public func write(_ span: RawSpan) throws(StreamError) {
+    public func write(_ span: RawSpan) throws {
         let stream = stream
-        try span.withUnsafeBytes { bytes throws(StreamError) in
+        try span.withUnsafeBytes { bytes throws in
             if stream.loop.inEventLoop {
                 try stream.write(bytes, owner: nil)
             } else {
@@ -56,12 +56,12 @@ public struct Writer: Sendable {
         }
     }
 
-    func write(contiguous bytes: [UInt8]) throws(StreamError) {
+    func write(contiguous bytes: [UInt8]) throws {
         let stream = stream
         if stream.loop.inEventLoop {
-            var failure: StreamError?
+            var failure: (any Error)?
             bytes.withUnsafeBytes { raw in
-                do throws(StreamError) { try stream.write(raw, owner: nil) } catch { failure = error }
+                do { try stream.write(raw, owner: nil) } catch { failure = error }
             }
             if let failure { throw failure }
         } else {
@@ -70,7 +70,7 @@ public struct Writer: Sendable {
     }
 
     /// Queues several chunks; when nothing is queued they go out in one `sendmsg` (writev).
-    public func write(contentsOf chunks: [Chunk]) throws(StreamError) {
+    public func write(contentsOf chunks: [Chunk]) throws {
         let stream = stream
         if stream.loop.inEventLoop {
             try stream.write(contentsOf: chunks)
@@ -134,13 +134,13 @@ public struct Writer: Sendable {
 
 extension SocketStream {
     /// A write from a thread other than the loop's: counted now, performed in order on the loop.
-    func writeFromOtherThread(_ chunk: Chunk) throws(StreamError) {
-        if outputClosedSnapshot.load(ordering: .relaxed) { throw .closed }
+    func writeFromOtherThread(_ chunk: Chunk) throws {
+        if outputClosedSnapshot.load(ordering: .relaxed) { throw StreamError.closed }
         offLoopBytes.add(chunk.count, ordering: .relaxed)
         loop.execute { [self] in
             offLoopBytes.subtract(chunk.count, ordering: .relaxed)
             // A failure here is the connection's failure: the next drain() reports it.
-            try? chunk.withUnsafeBytes { bytes throws(StreamError) in try write(bytes, owner: chunk) }
+            try? chunk.withUnsafeBytes { bytes throws in try write(bytes, owner: chunk) }
         }
     }
 }
