@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "FastStreams", targets: ["FastStreams"]),
+        .library(name: "FastStreamsTLS", targets: ["FastStreamsTLS"]),
         .executable(name: "EchoServer", targets: ["EchoServer"]),
         .executable(name: "EchoClient", targets: ["EchoClient"]),
     ],
@@ -29,19 +30,33 @@ let package = Package(
             ],
             swiftSettings: [.enableExperimentalFeature("Lifetimes")]
         ),
+        // OpenSSL 3 (Debian's libssl-dev): macro shims and the pipe BIO only.
+        .target(
+            name: "COpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "FastStreamsTLS",
+            dependencies: [
+                "FastStreams",
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "EchoServer",
-            dependencies: ["FastStreams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/EchoServer"
         ),
         .executableTarget(
             name: "EchoClient",
-            dependencies: ["FastStreams", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/EchoClient"
         ),
         .testTarget(
             name: "FastStreamsTests",
-            dependencies: ["FastStreams", "CFastStreams", "EchoServer", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "EchoServer", .product(name: "SystemPackage", package: "swift-system")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FastStreams
+import FastStreamsTLS
 import Foundation
 import Glibc
 
@@ -15,16 +16,23 @@ struct EchoClient: AsyncParsableCommand {
     @Option(help: "Bytes per message.") var size = 256
     @Option(help: "Round trips per connection.") var count = 10_000
     @Option(help: "Concurrent connections.") var connections = 1
+    @Flag(help: "Use TLS.") var tls = false
+    @Option(help: "Trust this PEM CA file (with --tls) instead of the system store.") var ca: String?
+    @Flag(help: "With --tls: do not verify the server (demos only).") var insecure = false
+    @Option(help: "With --tls: the name to send as SNI and verify (default: --host).") var serverName: String?
 
     func validate() throws {
         guard size > 0, count > 0, connections > 0 else { throw ValidationError("size, count and connections must be > 0") }
     }
 
     func run() async throws {
+        let configuration: TLSConfiguration? = tls
+            ? try TLSConfiguration.client(trustRoots: ca.map { .file($0) } ?? .system, verification: insecure ? .none : .full)
+            : nil
         let start = ContinuousClock.now
         let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<connections {
-                group.addTask { try await self.exercise(connection: index) }
+                group.addTask { try await self.exercise(connection: index, tls: configuration) }
             }
             return try await group.reduce(0, +)
         }
@@ -40,8 +48,12 @@ struct EchoClient: AsyncParsableCommand {
     }
 
     /// One connection's round trips, run on its loop; returns the number of bad echoes.
-    func exercise(connection index: Int) async throws -> Int {
-        let connection = if let unix { try await openConnection(unixPath: unix) } else {
+    func exercise(connection index: Int, tls configuration: TLSConfiguration?) async throws -> Int {
+        let connection = if let unix {
+            try await openConnection(unixPath: unix)
+        } else if let configuration {
+            try await openConnection(host: host, port: port, tls: configuration, serverName: serverName)
+        } else {
             try await openConnection(host: host, port: port)
         }
         return try await withTaskExecutorPreference(connection.loop) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import FastStreams
+import FastStreamsTLS
 import Glibc
 import Synchronization
 
@@ -14,6 +15,12 @@ struct EchoServer: AsyncParsableCommand {
     @Option(help: "Listen on this Unix-domain socket path instead of TCP.") var unix: String?
     @Option(help: "Event loops (threads); default one per core.") var loops: Int?
     @Flag(help: "One listener per loop with SO_REUSEPORT.") var reusePort = false
+    @Option(help: "Serve TLS with this PEM certificate chain (needs --tls-key).") var tlsCert: String?
+    @Option(help: "The PEM private key for --tls-cert.") var tlsKey: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
 
     func run() async throws {
         let group = try EventLoopGroup(loopCount: loops ?? EventLoopGroup.coreCount)
@@ -27,6 +34,9 @@ struct EchoServer: AsyncParsableCommand {
         let server: Server
         if let unix {
             server = try await startServer(unixPath: unix, group: group, handler: echo)
+        } else if let tlsCert, let tlsKey {
+            let tls = try TLSConfiguration.server(certificateChain: .pemFile(tlsCert), privateKey: .pemFile(tlsKey))
+            server = try await startServer(host: host, port: port, tls: tls, reusePort: reusePort, group: group, handler: echo)
         } else {
             server = try await startServer(host: host, port: port, reusePort: reusePort, group: group, handler: echo)
         }

@@ -143,7 +143,7 @@ final class Connector {
 
 extension Connection {
     /// Wraps a connected, non-blocking socket into a connection registered on `loop` (loop only).
-    static func adopt(fd: Int32, loop: EventLoop, options: StreamOptions,
+    package static func adopt(fd: Int32, loop: EventLoop, options: StreamOptions,
                       remoteAddress: SocketAddress? = nil) throws -> Connection {
         let local = Syscall.localAddress(fd)
         if options.noDelay, local?.family != .unix {

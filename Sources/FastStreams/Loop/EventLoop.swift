@@ -103,7 +103,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs `action` on the loop after `duration` unless the returned timer is cancelled first.
-    func schedule(after duration: Duration, _ action: @escaping () -> Void) -> LoopTimer {
+    package func schedule(after duration: Duration, _ action: @escaping () -> Void) -> LoopTimer {
         assert(inEventLoop)
         let timer = LoopTimer(deadline: LoopTimer.deadline(after: duration), action: action)
         timerSequence += 1

@@ -1,7 +1,7 @@
 import Glibc
 
 /// A one-shot timer on an ``EventLoop``. Created and cancelled on the loop's thread only.
-final class LoopTimer {
+package final class LoopTimer {
     let deadline: UInt64
     fileprivate(set) var isCancelled = false
     fileprivate var action: (() -> Void)?
@@ -12,7 +12,7 @@ final class LoopTimer {
     }
 
     /// Stops the timer from firing; harmless after it fired.
-    func cancel() {
+    package func cancel() {
         isCancelled = true
         action = nil
     }

@@ -7,7 +7,7 @@
 /// Close a connection with ``close()`` or ``abort()``. If the last reference goes away while it is
 /// still open it is closed gracefully in the background (queued bytes are still sent).
 public final class Connection: Sendable {
-    let stream: SocketStream
+    package let stream: SocketStream
 
     /// The loop that owns this connection.
     public var loop: EventLoop { stream.loop }
@@ -16,7 +16,7 @@ public final class Connection: Sendable {
     /// The peer's address, if known.
     public let remoteAddress: SocketAddress?
 
-    init(stream: SocketStream, localAddress: SocketAddress?, remoteAddress: SocketAddress?) {
+    package init(stream: SocketStream, localAddress: SocketAddress?, remoteAddress: SocketAddress?) {
         self.stream = stream
         self.localAddress = localAddress
         self.remoteAddress = remoteAddress

@@ -1,12 +1,12 @@
 import Glibc
 
 /// One queued piece of output: bytes, or a range of a file for `sendfile(2)`.
-enum Outbound {
+package enum Outbound {
     case bytes(Chunk)
     /// `fd` is our own `dup` of the caller's descriptor; it is closed when the entry is done.
     case file(fd: Int32, offset: Int64, remaining: Int64)
 
-    var byteCount: Int {
+    package var byteCount: Int {
         switch self {
         case .bytes(let chunk): chunk.count
         case .file(_, _, let remaining): Int(remaining)

@@ -3,12 +3,16 @@ import Glibc
 /// Inbound path: socket -> pooled storage -> `inbound` -> the reader.
 extension SocketStream {
     static let maxReadSize = 64 * 1024
-    static let readsPerEvent = 4
+    package static let readsPerEvent = 4
 
     /// Reads what the socket has (up to a few reads per readiness event, so one busy connection
     /// cannot starve the others) into pooled storage, appends the chunks to `inbound`, wakes the
     /// reader. Level-triggered epoll calls again if bytes remain.
     func readSocket() {
+        if let transform {
+            transform.readSocket(self)
+            return
+        }
         for _ in 0..<Self.readsPerEvent {
             guard inboundBytes < max(readLimit, readTarget) else { break }
             prepareReadStorage()
@@ -32,6 +36,43 @@ extension SocketStream {
             if n < space { break }  // short read: the socket is drained
             readSize = min(readSize * 2, Self.maxReadSize)
         }
+        resumeReader()
+    }
+
+    /// Lets `fill` write decoded bytes straight into the reader's storage (no copy on the way to
+    /// the reader): `fill` gets the free space and returns how many bytes it wrote (0: none now).
+    /// The bytes become a chunk for the reader. Returns what `fill` returned.
+    @discardableResult
+    package func receive(_ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> Int {
+        prepareReadStorage()
+        let space = UnsafeMutableRawBufferPointer(start: readStorage.base + readStorageUsed,
+                                                  count: readStorage.size - readStorageUsed)
+        let n = try fill(space)
+        guard n > 0 else { return 0 }
+        inbound.append(Chunk(storage: readStorage, offset: readStorageUsed, count: n))
+        readStorageUsed += n
+        inboundBytes += n
+        if n == space.count { readSize = min(readSize * 2, Self.maxReadSize) }
+        return n
+    }
+
+    /// True while the reader has room for more input (below the read limit).
+    package var inputHasRoom: Bool { inboundBytes < max(readLimit, readTarget) }
+
+    /// Removes and returns every buffered chunk (STARTTLS: they are the first ciphertext).
+    package func takeAllInbound() -> [Chunk] {
+        defer {
+            inbound.removeAll()
+            inboundBytes = 0
+            searchedBytes = 0
+        }
+        return Array(inbound)
+    }
+
+    /// The input ended cleanly (EOF, or TLS close_notify): wake the reader.
+    package func inputEnded() {
+        readEOF = true
+        if inbound.isEmpty { eofSnapshot.store(true, ordering: .relaxed) }
         resumeReader()
     }
 
@@ -80,7 +121,10 @@ extension SocketStream {
     private func inboundConsumed(_ count: Int) {
         searchedBytes = max(0, searchedBytes - count)
         if inbound.isEmpty && readEOF { eofSnapshot.store(true, ordering: .relaxed) }
-        if inboundBytes < max(readLimit, readTarget) / 2 + 1 { updateInterest() }
+        if inboundBytes < max(readLimit, readTarget) / 2 + 1 {
+            updateInterest()
+            transform?.inputResumed(self)
+        }
     }
 
     /// Waits until at least `count` bytes are buffered or the input ends. Returns false at EOF.

@@ -2,13 +2,22 @@ import Glibc
 import SystemPackage
 
 /// Outbound path: `write` sends at once when nothing waits, else queues; `flush()` sends the queue
-/// in `sendmsg` batches of up to IOV_MAX entries and `sendfile`s file entries in order.
+/// in `sendmsg` batches of up to IOV_MAX entries and `sendfile`s file entries in order. With a
+/// transform (TLS) installed, the transform encodes and sends instead.
 extension SocketStream {
     /// Checks that writes are still accepted (loop only).
     @inline(__always)
     func checkWritable() throws {
         if let writeFailure { throw writeFailure }
         if outputClosed { throw StreamError.closed }
+    }
+
+    /// Bytes accepted by `write` and not yet taken by the kernel, across every layer.
+    package var totalBufferedBytes: Int { outboundBytes + (transform?.pendingOutputBytes ?? 0) }
+
+    /// Makes `bufferedBytes` (readable from any thread) current.
+    package func publishBufferedBytes() {
+        bufferedBytesSnapshot.store(totalBufferedBytes, ordering: .relaxed)
     }
 
     /// Sends `bytes` now if possible; queues the unsent tail. `owner`, when given, is a chunk whose
@@ -18,24 +27,32 @@ extension SocketStream {
         guard bytes.count > 0 else { return }
         var sent = 0
         if outbound.isEmpty && !writeBlocked {
-            do {
-                switch try Syscall.send(fd, bytes.baseAddress!, bytes.count) {
-                case .done(let n): sent = n
-                case .wouldBlock: break
+            if let transform {
+                sent = transform.write(self, bytes)
+                if let writeFailure { throw writeFailure }
+                if sent == bytes.count {
+                    publishBufferedBytes()
+                    return
                 }
-            } catch {
-                let failure = StreamError.io("send", error)
-                failOutput(failure)
-                throw failure
+            } else {
+                do {
+                    switch try Syscall.send(fd, bytes.baseAddress!, bytes.count) {
+                    case .done(let n): sent = n
+                    case .wouldBlock: break
+                    }
+                } catch {
+                    let failure = StreamError.io("send", error)
+                    failOutput(failure)
+                    throw failure
+                }
+                if sent == bytes.count { return }
+                writeBlocked = true  // short or EAGAIN: the kernel buffer is full
             }
-            if sent == bytes.count { return }
-            writeBlocked = true  // short or EAGAIN: the kernel buffer is full
         }
-        let tail = UnsafeRawBufferPointer(rebasing: bytes[sent...])
         if let owner {
             enqueue(.bytes(owner.extracting(sent..<owner.count)))
         } else {
-            enqueueCopy(of: tail)
+            enqueueCopy(of: UnsafeRawBufferPointer(rebasing: bytes[sent...]))
         }
         updateInterest()
     }
@@ -52,15 +69,15 @@ extension SocketStream {
     /// Queues `count` bytes of `file` from `offset` (our own dup of it) behind the queued writes.
     func sendfile(_ file: FileDescriptor, offset: Int64, count: Int64?) throws {
         try checkWritable()
-        var length = count
-        if length == nil {
+        guard offset >= 0, (count ?? 0) >= 0 else { throw StreamError.invalidArgument("sendfile offset and count must be >= 0") }
+        var length = count ?? 0
+        if count == nil {
             var st = stat()
             guard fstat(file.rawValue, &st) == 0 else {
                 throw StreamError.system(operation: "fstat", errno: Syscall.errno())
             }
             length = max(0, Int64(st.st_size) - offset)
         }
-        guard let length, length >= 0, offset >= 0 else { throw StreamError.invalidArgument("sendfile offset and count must be >= 0") }
         guard length > 0 else { return }
         let copy = fcntl(file.rawValue, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0 else { throw StreamError.system(operation: "dup", errno: Syscall.errno()) }
@@ -73,7 +90,7 @@ extension SocketStream {
     func enqueue(_ entry: Outbound) {
         outbound.append(entry)
         outboundBytes += entry.byteCount
-        bufferedBytesSnapshot.store(outboundBytes, ordering: .relaxed)
+        publishBufferedBytes()
     }
 
     /// Copies `bytes` to the queue, packing consecutive small writes into one storage block.
@@ -86,7 +103,7 @@ extension SocketStream {
             outbound[outbound.index(before: outbound.endIndex)] =
                 .bytes(Chunk(storage: appendStorage, offset: last.offset, count: last.count + bytes.count))
             outboundBytes += bytes.count
-            bufferedBytesSnapshot.store(outboundBytes, ordering: .relaxed)
+            publishBufferedBytes()
             return
         }
         appendStorage = ByteStorage.allocate(capacity: max(bytes.count, 16 * 1024))
@@ -95,29 +112,67 @@ extension SocketStream {
         enqueue(.bytes(Chunk(storage: appendStorage, offset: 0, count: bytes.count)))
     }
 
-    /// Sends as much of the queue as the kernel takes. Sets `writeBlocked` when it stops early.
-    func flush() {
-        while let first = outbound.first, fd >= 0 {
-            let progressed: Bool
+    /// Removes `count` bytes from the front of the queue (they were sent or encoded).
+    package func consumeOutbound(_ count: Int) {
+        var remaining = count
+        outboundBytes -= count
+        while remaining > 0, let first = outbound.first {
             switch first {
-            case .file: progressed = flushFile()
-            case .bytes: progressed = flushBytes()
+            case .bytes(let chunk):
+                if chunk.count <= remaining {
+                    outbound.removeFirst()
+                    remaining -= chunk.count
+                } else {
+                    outbound[outbound.startIndex] = .bytes(chunk.extracting(remaining..<chunk.count))
+                    remaining = 0
+                }
+            case .file(let file, let offset, let left):
+                let n = min(Int64(remaining), left)
+                if n == left {
+                    outbound.removeFirst()
+                    Syscall.close(file)
+                } else {
+                    outbound[outbound.startIndex] = .file(fd: file, offset: offset + n, remaining: left - n)
+                }
+                remaining -= Int(n)
             }
-            if !progressed { break }
         }
-        if outbound.isEmpty, fd >= 0 {
+    }
+
+    /// Sends as much of the queue as the kernel takes, then runs what waited for the queue to
+    /// empty (FIN, close) and wakes a drainer below the low watermark.
+    package func flush() {
+        if let transform {
+            transform.flush(self)
+        } else {
+            while let first = outbound.first, fd >= 0, !writeBlocked {
+                switch first {
+                case .file: flushFile()
+                case .bytes: flushBytes()
+                }
+            }
+        }
+        publishBufferedBytes()
+        outputFlushed()
+    }
+
+    /// Completes a finish or close once nothing is left to send.
+    package func outputFlushed() {
+        if outbound.isEmpty, fd >= 0, writeFailure == nil, totalBufferedBytes == 0 {
             writeBlocked = false
             if shutdownWhenFlushed {
                 shutdownWhenFlushed = false
-                try? Syscall.shutdown(fd, Int32(SHUT_WR))
+                if let transform { transform.finishOutput(self) } else { try? Syscall.shutdown(fd, Int32(SHUT_WR)) }
             }
-            if closeWhenFlushed { closeNow(error: nil) }
+            if closeWhenFlushed {
+                if let transform { transform.closeOutput(self) } else { closeNow(error: nil) }
+            }
         }
-        if outboundBytes <= lowWatermark || writeFailure != nil { resumeDrainer() }
+        if totalBufferedBytes <= lowWatermark || writeFailure != nil { resumeDrainer() }
     }
 
-    /// One `sendmsg` of the leading byte entries. Returns false when the kernel took less.
-    private func flushBytes() -> Bool {
+    /// One `sendmsg` of the leading byte entries.
+    private func flushBytes() {
         let iov = loop.iovecs
         var count = 0
         var total = 0
@@ -127,65 +182,36 @@ extension SocketStream {
             total += chunk.count
             count += 1
         }
-        let result: IOResult
         do {
-            result = try Syscall.sendmsg(fd, iov, count)
+            switch try Syscall.sendmsg(fd, iov, count) {
+            case .wouldBlock:
+                writeBlocked = true
+            case .done(let sent):
+                consumeOutbound(sent)
+                if sent < total { writeBlocked = true }
+            }
         } catch {
             failOutput(StreamError.io("sendmsg", error))
-            return false
         }
-        guard case .done(let sent) = result else {
-            writeBlocked = true
-            return false
-        }
-        outboundBytes -= sent
-        bufferedBytesSnapshot.store(outboundBytes, ordering: .relaxed)
-        var consumed = sent
-        while consumed > 0, case .bytes(let chunk) = outbound.first! {
-            if chunk.count <= consumed {
-                outbound.removeFirst()
-                consumed -= chunk.count
-            } else {
-                outbound[outbound.startIndex] = .bytes(chunk.extracting(consumed..<chunk.count))
-                consumed = 0
-            }
-        }
-        if sent < total {
-            writeBlocked = true
-            return false
-        }
-        return true
     }
 
-    /// `sendfile(2)` from the leading file entry. Returns false when the socket is full.
-    private func flushFile() -> Bool {
-        guard case .file(let file, var offset, var remaining) = outbound.first! else { return false }
-        while remaining > 0 {
-            let result: IOResult
-            do {
-                result = try Syscall.sendfile(fd, file, &offset, Int(min(remaining, 1 << 30)))
-            } catch {
-                failOutput(StreamError.io("sendfile", error))
-                return false
-            }
-            switch result {
+    /// `sendfile(2)` from the leading file entry.
+    private func flushFile() {
+        guard case .file(let file, var offset, let remaining) = outbound.first! else { return }
+        let before = offset
+        do {
+            switch try Syscall.sendfile(fd, file, &offset, Int(min(remaining, 1 << 30))) {
             case .wouldBlock:
-                outbound[outbound.startIndex] = .file(fd: file, offset: offset, remaining: remaining)
                 writeBlocked = true
-                return false
             case .done(0):
                 // The file ended before `count`: never loop on it (the classic sendfile hang).
                 failOutput(StreamError.fileTooShort(missing: remaining))
-                return false
-            case .done(let n):
-                remaining -= Int64(n)
-                outboundBytes -= n
-                bufferedBytesSnapshot.store(outboundBytes, ordering: .relaxed)
+            case .done:
+                consumeOutbound(Int(offset - before))
             }
+        } catch {
+            failOutput(StreamError.io("sendfile", error))
         }
-        outbound.removeFirst()
-        Syscall.close(file)
-        return true
     }
 
     /// Half-closes once the queue is flushed.
@@ -196,16 +222,16 @@ extension SocketStream {
         if outbound.isEmpty { flush() }
     }
 
-    /// Returns when at most the high watermark is queued; if it had to wait, returns at the low
+    /// Returns when at most the high watermark is buffered; if it had to wait, returns at the low
     /// watermark. Throws the output's failure.
     func drain() async throws {
         guard loop.inEventLoop else {
             return try await withTaskExecutorPreference(loop) { try await self.drain() }
         }
         if let writeFailure { throw writeFailure }
-        guard outboundBytes > highWatermark else { return }
+        guard totalBufferedBytes > highWatermark else { return }
         if drainWaiter != nil { throw StreamError.concurrentDrain }
-        while outboundBytes > lowWatermark {
+        while totalBufferedBytes > lowWatermark {
             try await waitForDrain()
             if let writeFailure { throw writeFailure }
         }
@@ -215,6 +241,6 @@ extension SocketStream {
     func setWatermarks(high: Int, low: Int) {
         highWatermark = max(0, high)
         lowWatermark = min(max(0, low), highWatermark)
-        if outboundBytes <= lowWatermark { resumeDrainer() }
+        if totalBufferedBytes <= lowWatermark { resumeDrainer() }
     }
 }

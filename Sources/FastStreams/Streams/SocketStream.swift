@@ -10,21 +10,21 @@ import Synchronization
 /// Where a byte goes: the socket is read in `readSocket()` (SocketStream+Read) into a pooled
 /// `ByteStorage`, the chunk waits in `inbound` until `next()` takes it; `write` sends at once or
 /// queues the unsent tail in `outbound`, which `flush()` (SocketStream+Write) sends with `sendmsg`.
-class SocketStream: Selectable, @unchecked Sendable {
+package class SocketStream: Selectable, @unchecked Sendable {
     // Safety: every stored `var` is loop-confined: it is touched only on `loop`'s thread. Public
     // entry points check `loop.inEventLoop` and hop to the loop first when called elsewhere. The
     // only state read from other threads is in the `Atomic`s below.
 
-    let loop: EventLoop
-    private(set) var fd: Int32
+    package let loop: EventLoop
+    package private(set) var fd: Int32
     private var interest: UInt32 = 0
     private var registered = false
 
     // Inbound
-    var inbound = Deque<Chunk>()
-    var inboundBytes = 0
-    var readEOF = false
-    var readFailure: (any Error)?
+    package var inbound = Deque<Chunk>()
+    package var inboundBytes = 0
+    package var readEOF = false
+    package var readFailure: (any Error)?
     var readWaiter: UnsafeContinuation<Void, any Error>?
     var readWaitGeneration: UInt64 = 0
     var readLimit: Int
@@ -37,27 +37,32 @@ class SocketStream: Selectable, @unchecked Sendable {
     var searchedBytes = 0
 
     // Outbound
-    var outbound = Deque<Outbound>()
-    var outboundBytes = 0
+    package var outbound = Deque<Outbound>()
+    package var outboundBytes = 0
     /// The last send hit EAGAIN or was short: wait for EPOLLOUT before trying again.
-    var writeBlocked = false
-    var writeFailure: (any Error)?
+    package var writeBlocked = false
+    package var writeFailure: (any Error)?
     var drainWaiter: UnsafeContinuation<Void, any Error>?
     var drainWaitGeneration: UInt64 = 0
     var highWatermark: Int
     var lowWatermark: Int
     /// `finish()` or `close()` was called: no more writes are accepted.
-    var outputClosed = false
+    package var outputClosed = false
     var shutdownWhenFlushed = false
-    var closeWhenFlushed = false
+    package var closeWhenFlushed = false
     var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
     /// Where the tail of copied writes goes while the queue is blocked.
     var appendStorage = SocketStream.noStorage
     var appendStorageUsed = 0
 
+    /// The layer (TLS) that does this stream's socket I/O, if any.
+    package var transform: (any StreamTransform)?
+    /// What the transform tells the world (TLS: the negotiated session), readable from any thread.
+    package let transformInfo = Mutex<(any Sendable)?>(nil)
+
     // Read from any thread.
     let bufferedBytesSnapshot = Atomic<Int>(0)
-    let eofSnapshot = Atomic<Bool>(false)
+    package let eofSnapshot = Atomic<Bool>(false)
     let outputClosedSnapshot = Atomic<Bool>(false)
     /// Bytes written from other threads and not yet handed to the loop.
     let offLoopBytes = Atomic<Int>(0)
@@ -75,7 +80,7 @@ class SocketStream: Selectable, @unchecked Sendable {
         self.lowWatermark = min(max(0, options.writeLowWatermark), self.highWatermark)
     }
 
-    var isClosed: Bool { fd < 0 }
+    package var isClosed: Bool { fd < 0 }
 
     /// Registers with the loop (loop only).
     func start() throws {
@@ -85,13 +90,14 @@ class SocketStream: Selectable, @unchecked Sendable {
 
     // MARK: Readiness
 
-    private var wantsRead: Bool {
-        !readEOF && readFailure == nil && !closeWhenFlushed && inboundBytes < max(readLimit, readTarget)
+    /// True while the stream wants bytes from the socket (not ended, failed, or over the limit).
+    package var wantsRead: Bool {
+        !readEOF && readFailure == nil && (!closeWhenFlushed || transform != nil) && inboundBytes < max(readLimit, readTarget)
     }
 
     /// Brings the epoll registration in line with what the stream waits for. With nothing to wait
     /// for the descriptor leaves epoll, so a hung-up socket cannot spin a level-triggered loop.
-    func updateInterest() {
+    package func updateInterest() {
         guard fd >= 0 else { return }
         var mask: UInt32 = 0
         if wantsRead { mask |= EPOLLIN.rawValue }
@@ -152,7 +158,7 @@ class SocketStream: Selectable, @unchecked Sendable {
         }
     }
 
-    func resumeReader() {
+    package func resumeReader() {
         if let waiter = readWaiter {
             readWaiter = nil
             waiter.resume()
@@ -190,14 +196,14 @@ class SocketStream: Selectable, @unchecked Sendable {
     // MARK: Failure and close
 
     /// Records a fatal socket error for both directions and wakes every waiter.
-    func fail(_ error: any Error) {
+    package func fail(_ error: any Error) {
         if readFailure == nil && !readEOF { readFailure = error }
         failOutput(error)
         resumeReader()
     }
 
     /// The output side is dead: drop the queue, wake the drainer; close if a close was waiting.
-    func failOutput(_ error: any Error) {
+    package func failOutput(_ error: any Error) {
         if writeFailure == nil { writeFailure = error }
         discardOutbound()
         outputClosedSnapshot.store(true, ordering: .relaxed)
@@ -209,7 +215,7 @@ class SocketStream: Selectable, @unchecked Sendable {
         for entry in outbound { entry.discard() }
         outbound.removeAll()
         outboundBytes = 0
-        bufferedBytesSnapshot.store(0, ordering: .relaxed)
+        publishBufferedBytes()
         writeBlocked = false
     }
 
@@ -222,10 +228,8 @@ class SocketStream: Selectable, @unchecked Sendable {
         guard fd >= 0 else { return }
         markOutputClosed()
         closeWhenFlushed = true
-        if outbound.isEmpty {
-            closeNow(error: nil)
-            return
-        }
+        outputFlushed()  // closes now when nothing is left to send
+        guard fd >= 0 else { return }
         updateInterest()
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
@@ -241,16 +245,17 @@ class SocketStream: Selectable, @unchecked Sendable {
         guard fd >= 0 else { return }
         markOutputClosed()
         closeWhenFlushed = true
-        if outbound.isEmpty { closeNow(error: nil) } else { updateInterest() }
+        outputFlushed()
+        updateInterest()
     }
 
-    func markOutputClosed() {
+    package func markOutputClosed() {
         outputClosed = true
         outputClosedSnapshot.store(true, ordering: .relaxed)
     }
 
     /// Drops the queue and resets the connection (RST via SO_LINGER 0).
-    func abort(reason: any Error) {
+    package func abort(reason: any Error) {
         guard fd >= 0 else { return }
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
@@ -261,7 +266,7 @@ class SocketStream: Selectable, @unchecked Sendable {
     }
 
     /// Closes the descriptor now and wakes everyone.
-    func closeNow(error: (any Error)?) {
+    package func closeNow(error: (any Error)?) {
         guard fd >= 0 else { return }
         if registered { loop.deregister(fd) }
         registered = false

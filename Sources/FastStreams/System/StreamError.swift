@@ -50,7 +50,7 @@ public enum StreamError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Maps an errno from a read or write on a connected socket.
-    static func io(_ operation: String, _ e: Errno) -> StreamError {
+    package static func io(_ operation: String, _ e: Errno) -> StreamError {
         switch e {
         case .connectionReset, .brokenPipe, .connectionAbort, .timedOut, .noRouteToHost, .networkUnreachable:
             .connectionReset(errno: e)

@@ -3,19 +3,19 @@ import Glibc
 import SystemPackage
 
 /// The result of a non-blocking I/O call: either some bytes moved or the kernel said EAGAIN.
-enum IOResult: Equatable {
+package enum IOResult: Equatable {
     case done(Int)
     case wouldBlock
 }
 
 /// The only place that calls libc for sockets and the loop. Every wrapper retries EINTR and turns
 /// errno into `Errno`; EAGAIN becomes `.wouldBlock` where the call is non-blocking.
-enum Syscall {
+package enum Syscall {
     @inline(__always)
-    static func errno() -> Errno { Errno(rawValue: Glibc.errno) }
+    package static func errno() -> Errno { Errno(rawValue: Glibc.errno) }
 
     @inline(__always)
-    static func check(_ body: () -> Int32) throws(Errno) -> Int32 {
+    package static func check(_ body: () -> Int32) throws(Errno) -> Int32 {
         while true {
             let r = body()
             if r >= 0 { return r }
@@ -25,7 +25,7 @@ enum Syscall {
     }
 
     @inline(__always)
-    static func io(_ body: () -> Int) throws(Errno) -> IOResult {
+    package static func io(_ body: () -> Int) throws(Errno) -> IOResult {
         while true {
             let r = body()
             if r >= 0 { return .done(r) }
@@ -38,65 +38,65 @@ enum Syscall {
         }
     }
 
-    static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(Errno) -> IOResult {
+    package static func read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(Errno) -> IOResult {
         try io { Glibc.read(fd, buffer, count) }
     }
 
-    static func send(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(Errno) -> IOResult {
+    package static func send(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(Errno) -> IOResult {
         try io { Glibc.send(fd, buffer, count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// `writev` with MSG_NOSIGNAL, which only `sendmsg` can carry.
-    static func sendmsg(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int) throws(Errno) -> IOResult {
+    package static func sendmsg(_ fd: Int32, _ iov: UnsafeMutablePointer<iovec>, _ count: Int) throws(Errno) -> IOResult {
         var header = msghdr()
         header.msg_iov = iov
         header.msg_iovlen = count
         return try io { Glibc.sendmsg(fd, &header, Int32(MSG_NOSIGNAL)) }
     }
 
-    static func sendfile(_ out: Int32, _ file: Int32, _ offset: inout Int64, _ count: Int) throws(Errno) -> IOResult {
+    package static func sendfile(_ out: Int32, _ file: Int32, _ offset: inout Int64, _ count: Int) throws(Errno) -> IOResult {
         var off = off_t(offset)
         let r = try io { Glibc.sendfile(out, file, &off, count) }
         offset = Int64(off)
         return r
     }
 
-    static func close(_ fd: Int32) {
+    package static func close(_ fd: Int32) {
         // Linux closes the descriptor even when close() reports EINTR: never retry.
         _ = Glibc.close(fd)
     }
 
-    static func socket(_ family: Int32, _ type: Int32) throws(Errno) -> Int32 {
+    package static func socket(_ family: Int32, _ type: Int32) throws(Errno) -> Int32 {
         try check { Glibc.socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     }
 
-    static func setOption<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: T) throws(Errno) {
+    package static func setOption<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: T) throws(Errno) {
         _ = try check {
             withUnsafeBytes(of: value) { setsockopt(fd, level, name, $0.baseAddress, socklen_t($0.count)) }
         }
     }
 
-    static func getOption<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ initial: T) throws(Errno) -> T {
+    package static func getOption<T: BitwiseCopyable>(_ fd: Int32, _ level: Int32, _ name: Int32, _ initial: T) throws(Errno) -> T {
         var v = initial
         var len = socklen_t(MemoryLayout<T>.size)
         _ = try check { withUnsafeMutableBytes(of: &v) { getsockopt(fd, level, name, $0.baseAddress, &len) } }
         return v
     }
 
-    static func shutdown(_ fd: Int32, _ how: Int32) throws(Errno) {
+    package static func shutdown(_ fd: Int32, _ how: Int32) throws(Errno) {
         _ = try check { Glibc.shutdown(fd, how) }
     }
 
-    static func listen(_ fd: Int32, _ backlog: Int32) throws(Errno) {
+    package static func listen(_ fd: Int32, _ backlog: Int32) throws(Errno) {
         _ = try check { Glibc.listen(fd, backlog) }
     }
 
-    static func bind(_ fd: Int32, _ address: SocketAddress) throws(Errno) {
+    package static func bind(_ fd: Int32, _ address: SocketAddress) throws(Errno) {
         _ = try check { address.withSockAddr { Glibc.bind(fd, $0, $1) } }
     }
 
     /// Starts a non-blocking connect. Returns true when it completed at once.
-    static func connect(_ fd: Int32, _ address: SocketAddress) throws(Errno) -> Bool {
+    package static func connect(_ fd: Int32, _ address: SocketAddress) throws(Errno) -> Bool {
         while true {
             let r = address.withSockAddr { Glibc.connect(fd, $0, $1) }
             if r == 0 { return true }
@@ -108,7 +108,7 @@ enum Syscall {
         }
     }
 
-    static func accept(_ fd: Int32) throws(Errno) -> Int32? {
+    package static func accept(_ fd: Int32) throws(Errno) -> Int32? {
         while true {
             let r = cfs_accept4(fd)
             if r >= 0 { return r }
@@ -121,11 +121,11 @@ enum Syscall {
         }
     }
 
-    static func localAddress(_ fd: Int32) -> SocketAddress? {
+    package static func localAddress(_ fd: Int32) -> SocketAddress? {
         SocketAddress { getsockname(fd, $0, $1) }
     }
 
-    static func remoteAddress(_ fd: Int32) -> SocketAddress? {
+    package static func remoteAddress(_ fd: Int32) -> SocketAddress? {
         SocketAddress { getpeername(fd, $0, $1) }
     }
 }

@@ -1,0 +1,53 @@
+import FastStreams
+import Logging
+
+/// Opens a TLS connection to `host`:`port` and returns it once the handshake is done.
+///
+/// `serverName` (default: `host`) is sent as SNI unless it is an IP address, and the server's
+/// certificate is checked against it. See `openConnection(host:port:options:connectTimeout:localAddress:group:)`
+/// for the TCP part.
+///
+/// - Throws: ``TLSError`` for TLS failures (the connection is then closed), ``StreamError`` for
+///   TCP ones, or `CancellationError`.
+public func openConnection(
+    host: String,
+    port: Int,
+    tls: TLSConfiguration,
+    serverName: String? = nil,
+    options: StreamOptions = StreamOptions(),
+    connectTimeout: Duration = .seconds(30),
+    localAddress: SocketAddress? = nil,
+    group: EventLoopGroup = .shared
+) async throws -> Connection {
+    let connection = try await openConnection(host: host, port: port, options: options, connectTimeout: connectTimeout,
+                                              localAddress: localAddress, group: group)
+    do {
+        return try await startTLS(connection, tls: tls, serverSide: false, serverName: serverName ?? host)
+    } catch {
+        connection.abort()
+        throw error
+    }
+}
+
+/// Starts a TLS server: like `startServer(host:port:...)`, but each handler gets a connection whose
+/// handshake is done. A handshake that fails or times out (a client that never speaks is dropped
+/// at `tls.handshakeTimeout`) closes that connection only.
+public func startServer(
+    host: String,
+    port: Int,
+    tls: TLSConfiguration,
+    backlog: Int32 = 1024,
+    reuseAddress: Bool = true,
+    reusePort: Bool = false,
+    options: StreamOptions = StreamOptions(),
+    group: EventLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Server"),
+    handler: @escaping @Sendable (Connection) async throws -> Void
+) async throws -> Server {
+    guard tls.isServer else { throw TLSError.invalidConfiguration("startServer needs a server TLSConfiguration") }
+    return try await startServer(host: host, port: port, backlog: backlog, reuseAddress: reuseAddress,
+                                 reusePort: reusePort, options: options, group: group, logger: logger) { connection in
+        try await startTLS(connection, tls: tls, serverSide: true)
+        try await handler(connection)
+    }
+}

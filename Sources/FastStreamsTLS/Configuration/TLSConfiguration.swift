@@ -1,0 +1,232 @@
+import COpenSSL
+import Synchronization
+
+/// Everything a TLS connection needs, built once into an OpenSSL `SSL_CTX` and shared by any
+/// number of connections (client or server side).
+///
+/// ```swift
+/// let client = try TLSConfiguration.client(alpn: ["h2", "http/1.1"])
+/// let server = try TLSConfiguration.server(certificateChain: .pemFile("cert.pem"),
+///                                          privateKey: .pemFile("key.pem"))
+/// ```
+public final class TLSConfiguration: @unchecked Sendable {
+    // Safety: `context` is configured completely in init and never changed afterwards; OpenSSL
+    // documents SSL_CTX as safe to share for SSL_new across threads once set up. The session cache
+    // is behind a Mutex. `alpnSelection` is immutable memory freed only in deinit.
+
+    let context: OpaquePointer
+    /// True for a server configuration.
+    public let isServer: Bool
+    /// The limit for a handshake (default 60 s).
+    public let handshakeTimeout: Duration
+    /// How long `close()` waits for the peer's close_notify (default 30 s).
+    public let shutdownTimeout: Duration
+    /// Whether connections try kernel TLS (Linux KTLS) after the handshake.
+    public let kernelTLS: Bool
+    let verification: ServerVerification
+    let resumesSessions: Bool
+    private let alpnSelection: UnsafeMutablePointer<UInt8>?
+    private let sessions = Mutex<[String: Session]>([:])
+
+    /// A remembered client session.
+    private struct Session: @unchecked Sendable {
+        // Safety: an SSL_SESSION is reference counted with atomic counts and not modified once
+        // the handshake that made it is over; OpenSSL allows one to be set on SSLs of any thread.
+        let pointer: OpaquePointer
+    }
+
+    private init(server: Bool, verification: ServerVerification, minimumVersion: TLSVersion, maximumVersion: TLSVersion,
+                 cipherList: String?, cipherSuites: String?, handshakeTimeout: Duration, shutdownTimeout: Duration,
+                 kernelTLS: Bool, resumesSessions: Bool, configure: (OpaquePointer) throws -> UnsafeMutablePointer<UInt8>?) throws {
+        guard let context = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()) else {
+            throw OpenSSLErrors.configuration("SSL_CTX_new")
+        }
+        self.context = context
+        self.isServer = server
+        self.verification = verification
+        self.handshakeTimeout = handshakeTimeout
+        self.shutdownTimeout = shutdownTimeout
+        self.kernelTLS = kernelTLS
+        self.resumesSessions = resumesSessions
+        do {
+            guard fs_ssl_ctx_set_min_proto(context, minimumVersion.openSSLValue) == 1,
+                  fs_ssl_ctx_set_max_proto(context, maximumVersion.openSSLValue) == 1 else {
+                throw OpenSSLErrors.configuration("protocol versions")
+            }
+            var options = fs_op_no_compression() | fs_op_no_renegotiation()
+            if kernelTLS { options |= fs_op_enable_ktls() }
+            SSL_CTX_set_options(context, options)
+            _ = fs_ssl_ctx_set_mode(context, fs_mode_partial_write() | fs_mode_release_buffers())
+            if let cipherList, SSL_CTX_set_cipher_list(context, cipherList) != 1 {
+                throw OpenSSLErrors.configuration("cipher list \(cipherList)")
+            }
+            if let cipherSuites, SSL_CTX_set_ciphersuites(context, cipherSuites) != 1 {
+                throw OpenSSLErrors.configuration("TLS 1.3 cipher suites \(cipherSuites)")
+            }
+            alpnSelection = try configure(context)
+        } catch {
+            SSL_CTX_free(context)
+            throw error
+        }
+        ERR_clear_error()
+    }
+
+    deinit {
+        for session in sessions.withLock({ Array($0.values) }) { SSL_SESSION_free(session.pointer) }
+        SSL_CTX_free(context)
+        alpnSelection?.deallocate()
+    }
+
+    /// A client configuration.
+    ///
+    /// - Parameters:
+    ///   - trustRoots: what the server's chain must end in (default: the system store).
+    ///   - verification: `.full` (chain, plus host name or IP address) by default.
+    ///   - certificateChain, privateKey: a client certificate for mutual TLS.
+    ///   - minimumVersion, maximumVersion: TLS 1.2 to 1.3 by default.
+    ///   - cipherList: the TLS 1.2 cipher list (OpenSSL syntax); nil keeps OpenSSL's default.
+    ///   - cipherSuites: the TLS 1.3 suites (OpenSSL syntax); nil keeps OpenSSL's default.
+    ///   - alpn: protocols to offer, in preference order.
+    ///   - sessionResumption: remember sessions per server name and port and offer them again.
+    ///   - kernelTLS: try Linux kernel TLS after the handshake.
+    public static func client(
+        trustRoots: TrustRoots = .system,
+        verification: ServerVerification = .full,
+        certificateChain: CertificateSource? = nil,
+        privateKey: PrivateKeySource? = nil,
+        minimumVersion: TLSVersion = .tls12,
+        maximumVersion: TLSVersion = .tls13,
+        cipherList: String? = nil,
+        cipherSuites: String? = nil,
+        alpn: [String] = [],
+        sessionResumption: Bool = true,
+        kernelTLS: Bool = false,
+        handshakeTimeout: Duration = .seconds(60),
+        shutdownTimeout: Duration = .seconds(30)
+    ) throws -> TLSConfiguration {
+        try TLSConfiguration(
+            server: false, verification: verification, minimumVersion: minimumVersion, maximumVersion: maximumVersion,
+            cipherList: cipherList, cipherSuites: cipherSuites, handshakeTimeout: handshakeTimeout,
+            shutdownTimeout: shutdownTimeout, kernelTLS: kernelTLS, resumesSessions: sessionResumption
+        ) { context in
+            if case .none = verification {
+                SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            } else {
+                try CertificateLoader.trust(trustRoots, in: context)
+                SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+            }
+            if let certificateChain {
+                guard let privateKey else { throw TLSError.invalidConfiguration("a client certificate needs its private key") }
+                try CertificateLoader.use(certificateChain, privateKey, in: context)
+            }
+            if sessionResumption {
+                _ = fs_ssl_ctx_set_session_cache_mode(context, fs_sess_cache_client())
+                SSL_CTX_sess_set_new_cb(context) { ssl, session in
+                    guard let ssl, let session, let raw = SSL_get_ex_data(ssl, 0) else { return 0 }
+                    return Unmanaged<TLSEngine>.fromOpaque(raw).takeUnretainedValue().store(session) ? 1 : 0
+                }
+            }
+            if !alpn.isEmpty {
+                let wire = try ALPN.wire(alpn)
+                guard SSL_CTX_set_alpn_protos(context, wire, UInt32(wire.count)) == 0 else {
+                    throw OpenSSLErrors.configuration("ALPN")
+                }
+            }
+            return nil
+        }
+    }
+
+    /// A server configuration.
+    ///
+    /// - Parameters:
+    ///   - certificateChain, privateKey: the server's identity.
+    ///   - clientAuthentication: ask for client certificates (mutual TLS).
+    ///   - alpn: protocols the server accepts, in its preference order; a client offering none of
+    ///     them fails the handshake (RFC 7301).
+    ///   - sessionTickets: issue session tickets so clients can resume.
+    ///   - Other parameters as in ``client(trustRoots:verification:certificateChain:privateKey:minimumVersion:maximumVersion:cipherList:cipherSuites:alpn:sessionResumption:kernelTLS:handshakeTimeout:shutdownTimeout:)``.
+    public static func server(
+        certificateChain: CertificateSource,
+        privateKey: PrivateKeySource,
+        clientAuthentication: ClientAuthentication = .none,
+        minimumVersion: TLSVersion = .tls12,
+        maximumVersion: TLSVersion = .tls13,
+        cipherList: String? = nil,
+        cipherSuites: String? = nil,
+        alpn: [String] = [],
+        sessionTickets: Bool = true,
+        kernelTLS: Bool = false,
+        handshakeTimeout: Duration = .seconds(60),
+        shutdownTimeout: Duration = .seconds(30)
+    ) throws -> TLSConfiguration {
+        try TLSConfiguration(
+            server: true, verification: .none, minimumVersion: minimumVersion, maximumVersion: maximumVersion,
+            cipherList: cipherList, cipherSuites: cipherSuites, handshakeTimeout: handshakeTimeout,
+            shutdownTimeout: shutdownTimeout, kernelTLS: kernelTLS, resumesSessions: sessionTickets
+        ) { context in
+            try CertificateLoader.use(certificateChain, privateKey, in: context)
+            switch clientAuthentication {
+            case .none:
+                SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            case .optional(let roots):
+                try CertificateLoader.trust(roots, in: context)
+                SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+            case .required(let roots):
+                try CertificateLoader.trust(roots, in: context)
+                SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+            }
+            let id: [UInt8] = Array("FastStreams".utf8)
+            _ = SSL_CTX_set_session_id_context(context, id, UInt32(id.count))
+            if sessionTickets {
+                _ = fs_ssl_ctx_set_session_cache_mode(context, fs_sess_cache_server())
+            } else {
+                SSL_CTX_set_options(context, fs_op_no_ticket())
+                SSL_CTX_set_num_tickets(context, 0)
+            }
+            guard !alpn.isEmpty else { return nil }
+            let wire = try ALPN.wire(alpn)
+            let selection = UnsafeMutablePointer<UInt8>.allocate(capacity: wire.count + 2)
+            selection[0] = UInt8(wire.count & 0xFF)
+            selection[1] = UInt8(wire.count >> 8)
+            (selection + 2).update(from: wire, count: wire.count)
+            fs_ssl_ctx_set_alpn_select(context, selection)
+            return selection
+        }
+    }
+
+    // MARK: Client sessions
+
+    /// The remembered session for `key`, with a reference for the caller (or nil).
+    func session(for key: String) -> OpaquePointer? {
+        let session: Session? = sessions.withLock { cache in
+            guard let session = cache[key] else { return nil }
+            SSL_SESSION_up_ref(session.pointer)
+            return session
+        }
+        return session?.pointer
+    }
+
+    /// Remembers `session` (whose reference we take) for `key`.
+    func remember(_ session: OpaquePointer, for key: String) {
+        let new = Session(pointer: session)
+        let old = sessions.withLock { cache in
+            defer { cache[key] = new }
+            return cache[key]
+        }
+        if let old { SSL_SESSION_free(old.pointer) }
+    }
+}
+
+/// ALPN's wire format: each protocol as a length byte and its bytes.
+enum ALPN {
+    static func wire(_ protocols: [String]) throws -> [UInt8] {
+        var wire: [UInt8] = []
+        for name in protocols {
+            let bytes = Array(name.utf8)
+            guard (1...255).contains(bytes.count) else { throw TLSError.invalidConfiguration("ALPN protocol '\(name)'") }
+            wire.append(UInt8(bytes.count))
+            wire.append(contentsOf: bytes)
+        }
+        return wire
+    }
+}

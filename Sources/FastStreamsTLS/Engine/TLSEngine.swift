@@ -1,0 +1,211 @@
+import COpenSSL
+import FastStreams
+import Glibc
+import SystemPackage
+
+/// One OpenSSL session (`SSL*`) plus, on the userspace path, the pipe buffers its BIO reads
+/// ciphertext from and writes ciphertext to. With kernel TLS the BIO is the socket itself and
+/// there is no pipe. Loop-confined: owned by one ``TLSTransform``.
+final class TLSEngine {
+    /// The outcome of one OpenSSL call.
+    enum Status {
+        case done(Int)
+        case wantRead
+        case wantWrite
+        /// The peer's close_notify arrived.
+        case closed
+        case failed(any Error)
+    }
+
+    static let inputCapacity = 64 * 1024
+    static let outputCapacity = 66 * 1024
+
+    let ssl: OpaquePointer
+    let configuration: TLSConfiguration
+    let isServer: Bool
+    /// Where the userspace path's ciphertext waits; nil with a socket BIO (kernel TLS).
+    let pipe: UnsafeMutablePointer<fs_tls_pipe>?
+    private let sessionKey: String?
+
+    /// - Parameters:
+    ///   - socket: give the descriptor to let OpenSSL do the socket I/O (needed for kernel TLS);
+    ///     nil for the userspace pipe.
+    init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: Int32?) throws {
+        guard serverSide == configuration.isServer else {
+            throw TLSError.invalidConfiguration(serverSide ? "a client configuration cannot serve" : "a server configuration cannot connect")
+        }
+        ERR_clear_error()
+        guard let ssl = SSL_new(configuration.context) else { throw OpenSSLErrors.configuration("SSL_new") }
+        self.ssl = ssl
+        self.configuration = configuration
+        self.isServer = serverSide
+        if let socket {
+            pipe = nil
+            SSL_set_fd(ssl, socket)
+        } else {
+            let pipe = UnsafeMutablePointer<fs_tls_pipe>.allocate(capacity: 1)
+            pipe.initialize(to: fs_tls_pipe(
+                in: .allocate(capacity: Self.inputCapacity), in_cap: Self.inputCapacity, in_start: 0, in_end: 0,
+                out: .allocate(capacity: Self.outputCapacity), out_cap: Self.outputCapacity, out_start: 0, out_end: 0,
+                in_eof: 0))
+            self.pipe = pipe
+            let bio = fs_pipe_bio_new(pipe)
+            SSL_set_bio(ssl, bio, bio)  // one BIO both ways: SSL takes its single reference
+        }
+        sessionKey = serverSide || !configuration.resumesSessions ? nil : "\(serverName ?? ""):\(port)"
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+        if serverSide {
+            SSL_set_accept_state(ssl)
+        } else {
+            try configureClient(serverName: serverName)
+            SSL_set_connect_state(ssl)
+        }
+    }
+
+    private func configureClient(serverName: String?) throws {
+        let isAddress = serverName.map { SocketAddress(ipAddress: $0, port: 0) != nil } ?? false
+        if let serverName, !isAddress, fs_ssl_set_host_name(ssl, serverName) != 1 {
+            throw OpenSSLErrors.configuration("server name \(serverName)")
+        }
+        if case .full = configuration.verification {
+            guard let serverName else {
+                throw TLSError.invalidConfiguration("verifying the server needs a serverName (or verification: .noHostnameVerification)")
+            }
+            let ok = isAddress
+                ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
+                : SSL_set1_host(ssl, serverName)
+            guard ok == 1 else { throw OpenSSLErrors.configuration("server name \(serverName)") }
+        }
+        if let sessionKey, let session = configuration.session(for: sessionKey) {
+            SSL_set_session(ssl, session)
+            SSL_SESSION_free(session)
+        }
+    }
+
+    deinit {
+        SSL_free(ssl)
+        if let pipe {
+            pipe.pointee.in.deallocate()
+            pipe.pointee.out.deallocate()
+            pipe.deallocate()
+        }
+    }
+
+    /// Called by OpenSSL (client side) with a new session to remember; takes its reference.
+    func store(_ session: OpaquePointer) -> Bool {
+        guard let sessionKey else { return false }
+        configuration.remember(session, for: sessionKey)
+        return true
+    }
+
+    // MARK: Calls
+
+    func handshake() -> Status {
+        ERR_clear_error()
+        let r = SSL_do_handshake(ssl)
+        return r == 1 ? .done(0) : status(r, handshaking: true)
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Status {
+        ERR_clear_error()
+        var n = 0
+        let r = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &n)
+        return r == 1 ? .done(n) : status(r, handshaking: false)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) -> Status {
+        ERR_clear_error()
+        var n = 0
+        let r = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &n)
+        return r == 1 ? .done(n) : status(r, handshaking: false)
+    }
+
+    /// Sends close_notify; `.closed` when the peer's has been received too.
+    func shutdown() -> Status {
+        ERR_clear_error()
+        let r = SSL_shutdown(ssl)
+        if r == 1 { return .closed }
+        if r == 0 { return .done(0) }
+        return status(r, handshaking: false)
+    }
+
+    private func status(_ result: Int32, handshaking: Bool) -> Status {
+        let code = SSL_get_error(ssl, result)
+        switch code {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        case SSL_ERROR_SYSCALL where ERR_peek_error() == 0:
+            let e = Glibc.errno
+            ERR_clear_error()
+            if pipe == nil, e != 0 { return .failed(StreamError.io("TLS socket I/O", Errno(rawValue: e))) }
+            return .failed(TLSError.unexpectedEOF)
+        default:
+            let verify = SSL_get_verify_result(ssl)
+            let error = OpenSSLErrors.take()
+            if let error, fs_err_get_reason(error.code) == SSL_R_UNEXPECTED_EOF_WHILE_READING {
+                return .failed(TLSError.unexpectedEOF)
+            }
+            if handshaking, verify != X509_V_OK {
+                let code = X509VerifyCode(rawValue: Int32(verify))
+                return .failed(TLSError.certificateVerificationFailed(code: code, reason: code.description))
+            }
+            let reason = error?.reason ?? "SSL error \(code)"
+            return .failed(handshaking ? TLSError.handshakeFailed(reason: reason, code: error?.code ?? 0)
+                                       : TLSError.protocolError(reason: reason, code: error?.code ?? 0))
+        }
+    }
+
+    // MARK: Pipe
+
+    /// Free space at the end of the input pipe (compacting it first); 0 when full.
+    func inputSpace() -> UnsafeMutableRawBufferPointer {
+        let p = pipe!
+        if p.pointee.in_start > 0 && p.pointee.in_end == p.pointee.in_cap {
+            let pending = p.pointee.in_end - p.pointee.in_start
+            memmove(p.pointee.in, p.pointee.in + p.pointee.in_start, pending)
+            p.pointee.in_start = 0
+            p.pointee.in_end = pending
+        }
+        return UnsafeMutableRawBufferPointer(start: p.pointee.in + p.pointee.in_end, count: p.pointee.in_cap - p.pointee.in_end)
+    }
+
+    /// Appends ciphertext to the input pipe (bytes that arrived before TLS started, or from a
+    /// lower TLS layer). Returns how many fit.
+    func feedInput(_ bytes: UnsafeRawBufferPointer) -> Int {
+        let space = inputSpace()
+        let n = min(space.count, bytes.count)
+        if n > 0 { space.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: n) }
+        pipe!.pointee.in_end += n
+        return n
+    }
+
+    /// The socket (or lower layer) ended: OpenSSL sees EOF once the pipe is empty.
+    func inputEnded() { pipe?.pointee.in_eof = 1 }
+
+    var hasBufferedInput: Bool {
+        (pipe.map { $0.pointee.in_end > $0.pointee.in_start } ?? false) || SSL_pending(ssl) > 0
+    }
+
+    /// Ciphertext waiting to be sent.
+    var pendingOutput: UnsafeRawBufferPointer {
+        guard let p = pipe else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: p.pointee.out + p.pointee.out_start, count: p.pointee.out_end - p.pointee.out_start)
+    }
+
+    /// `count` bytes of pending ciphertext were sent.
+    func outputSent(_ count: Int) {
+        let p = pipe!
+        p.pointee.out_start += count
+        if p.pointee.out_start == p.pointee.out_end { p.pointee.out_start = 0; p.pointee.out_end = 0 }
+    }
+
+    /// The most plaintext that encrypts into the output pipe's free space (records carry at most
+    /// 16 KiB each plus under 64 bytes of header, nonce, tag and padding).
+    var plaintextBudget: Int {
+        guard let p = pipe else { return .max }
+        let free = p.pointee.out_cap - (p.pointee.out_end - p.pointee.out_start)
+        let budget = free - (free / 16384 + 1) * 64
+        return max(0, budget)
+    }
+}

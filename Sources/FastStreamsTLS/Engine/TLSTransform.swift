@@ -1,0 +1,359 @@
+import COpenSSL
+import FastStreams
+import Glibc
+import Logging
+
+/// Drives one ``TLSEngine`` for a stream: the handshake, decrypting into the reader's chunks,
+/// encrypting the writer's queue, close_notify both ways, and the timers.
+///
+/// Where a TLS byte goes: ciphertext is read from the socket straight into the engine's input
+/// pipe (`fillInput`), `SSL_read` decrypts it straight into the reader's storage (`decrypt`);
+/// `SSL_write` encrypts plaintext (from the caller's buffer, or the queue) into the output pipe
+/// (`encrypt`), which the socket sends from directly (`sendCiphertext`). With `lower` set this is
+/// TLS inside TLS: the lower session stands where the socket would be. With kernel TLS the engine
+/// has no pipe and OpenSSL does the socket I/O.
+///
+/// Loop-confined, like its stream.
+final class TLSTransform: StreamTransform {
+    enum State {
+        case handshaking
+        case established
+        /// close_notify sent by `close()`: waiting for the peer's (or the shutdown timeout).
+        case closing
+        case failed
+    }
+
+    let engine: TLSEngine
+    let lower: TLSTransform?
+    private(set) var state = State.handshaking
+    private var handshakeWaiter: CheckedContinuation<Void, any Error>?
+    private var timer: LoopTimer?
+    private var sentCloseNotify = false
+    private var fileBuffer: UnsafeMutableRawBufferPointer?
+    private let logger = Logger(label: "FastStreams.TLS")
+
+    init(engine: TLSEngine, lower: TLSTransform?) {
+        self.engine = engine
+        self.lower = lower
+    }
+
+    deinit { fileBuffer?.deallocate() }
+
+    // MARK: Handshake
+
+    /// Starts the handshake (the stream's transform must already be `self`) and resumes
+    /// `waiter` when it completes or fails.
+    func startHandshake(_ stream: SocketStream, waiter: CheckedContinuation<Void, any Error>) {
+        handshakeWaiter = waiter
+        timer = stream.loop.schedule(after: engine.configuration.handshakeTimeout) { [unowned stream, self] in
+            failHandshake(stream, TLSError.handshakeTimedOut)
+        }
+        process(stream)
+        stream.updateInterest()
+    }
+
+    private func continueHandshake(_ stream: SocketStream) {
+        let status = engine.handshake()
+        sendCiphertext(stream)
+        switch status {
+        case .done:
+            state = .established
+            timer?.cancel()
+            timer = nil
+            stream.transformInfo.withLock { $0 = TLSSessionInfo(engine) }
+            handshakeWaiter?.resume()
+            handshakeWaiter = nil
+            stream.flush()  // plaintext written during the handshake
+        case .wantRead, .wantWrite:
+            break
+        case .closed:
+            failHandshake(stream, TLSError.handshakeFailed(reason: "the peer closed the connection during the handshake", code: 0))
+        case .failed(let error):
+            failHandshake(stream, error)
+        }
+    }
+
+    /// Fails the handshake (error, timeout, cancellation): the stream fails, the waiter throws.
+    func failHandshake(_ stream: SocketStream, _ error: any Error) {
+        guard state == .handshaking else { return }
+        state = .failed
+        timer?.cancel()
+        timer = nil
+        stream.fail(error)
+        handshakeWaiter?.resume(throwing: error)
+        handshakeWaiter = nil
+    }
+
+    // MARK: Input
+
+    func readSocket(_ stream: SocketStream) {
+        for _ in 0..<SocketStream.readsPerEvent {
+            let more = fillInput(stream)
+            process(stream)
+            if !more || stream.isClosed { break }
+        }
+    }
+
+    func inputResumed(_ stream: SocketStream) {
+        guard state == .established, engine.hasBufferedInput else { return }
+        process(stream)
+    }
+
+    /// Moves ciphertext from below (socket or lower session) into the input pipe. Returns true
+    /// when it filled all the space it had, so more may be waiting.
+    private func fillInput(_ stream: SocketStream) -> Bool {
+        guard let pipe = engine.pipe, pipe.pointee.in_eof == 0 else { return false }
+        let space = engine.inputSpace()
+        guard space.count > 0 else { return false }
+        let n: Int
+        if let lower {
+            switch lower.readPlain(stream, into: space) {
+            case .data(let count): n = count
+            case .wouldBlock: return false
+            case .end:
+                engine.inputEnded()
+                return false
+            }
+        } else {
+            do {
+                switch try Syscall.read(stream.fd, space.baseAddress!, space.count) {
+                case .wouldBlock: return false
+                case .done(let count): n = count
+                }
+            } catch {
+                stream.fail(StreamError.io("read", error))
+                return false
+            }
+            if n == 0 {
+                engine.inputEnded()
+                return false
+            }
+        }
+        pipe.pointee.in_end += n
+        return n == space.count
+    }
+
+    /// Runs the engine on what the input pipe holds: the handshake, then decryption.
+    private func process(_ stream: SocketStream) {
+        if state == .handshaking {
+            continueHandshake(stream)
+            guard state == .established else { return }
+        }
+        guard state == .established || state == .closing else { return }
+        decrypt(stream)
+        sendCiphertext(stream)  // alerts, key-update answers, tickets the reads produced
+    }
+
+    /// Decrypts into the reader's storage until OpenSSL needs more ciphertext or the reader is full.
+    private func decrypt(_ stream: SocketStream) {
+        while stream.readFailure == nil, !stream.readEOF, state == .closing || stream.inputHasRoom {
+            var status = TLSEngine.Status.wantRead
+            if state == .closing {
+                status = discardInput()  // closing: application data is dropped while close_notify is awaited
+            } else {
+                stream.receive { buffer in
+                    status = engine.read(into: buffer)
+                    if case .done(let n) = status { return n }
+                    return 0
+                }
+            }
+            switch status {
+            case .done:
+                continue
+            case .wantRead, .wantWrite:
+                stream.resumeReader()
+                return
+            case .closed:
+                stream.inputEnded()
+                if state == .closing { finishClose(stream) }
+                return
+            case .failed(let error):
+                if state == .closing {
+                    stream.closeNow(error: nil)
+                } else {
+                    stream.fail(error)
+                }
+                return
+            }
+        }
+        stream.resumeReader()
+    }
+
+    private func discardInput() -> TLSEngine.Status {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        return scratch.withUnsafeMutableBytes { engine.read(into: $0) }
+    }
+
+    /// This session used as the lower layer of a nested one: its plaintext is the upper one's
+    /// ciphertext.
+    enum LowerRead {
+        case data(Int)
+        case wouldBlock
+        case end
+    }
+
+    func readPlain(_ stream: SocketStream, into buffer: UnsafeMutableRawBufferPointer) -> LowerRead {
+        _ = fillInput(stream)
+        let status = engine.read(into: buffer)
+        sendCiphertext(stream)
+        switch status {
+        case .done(let n): return .data(n)
+        case .wantRead, .wantWrite: return .wouldBlock
+        case .closed: return .end
+        case .failed(let error):
+            stream.fail(error)
+            return .end
+        }
+    }
+
+    // MARK: Output
+
+    var pendingOutputBytes: Int { engine.pendingOutput.count + (lower?.pendingOutputBytes ?? 0) }
+
+    func write(_ stream: SocketStream, _ bytes: UnsafeRawBufferPointer) -> Int {
+        guard state == .established else { return 0 }
+        var taken = 0
+        while taken < bytes.count {
+            let n = encrypt(stream, UnsafeRawBufferPointer(rebasing: bytes[taken...]))
+            taken += n
+            sendCiphertext(stream)
+            if n == 0 || stream.writeBlocked || stream.writeFailure != nil { break }
+        }
+        return taken
+    }
+
+    func flush(_ stream: SocketStream) {
+        sendCiphertext(stream)
+        guard state == .established else { return }
+        while let first = stream.outbound.first, !stream.writeBlocked, stream.writeFailure == nil {
+            let taken: Int
+            switch first {
+            case .bytes(let chunk):
+                taken = chunk.withUnsafeBytes { encrypt(stream, $0) }
+            case .file(let file, let offset, let remaining):
+                taken = encryptFile(stream, file, offset: offset, remaining: remaining)
+            }
+            if taken > 0 { stream.consumeOutbound(taken) }
+            sendCiphertext(stream)
+            if taken == 0 { break }
+        }
+    }
+
+    /// Encrypts as much of `bytes` as the output pipe has room for. Returns how many were taken.
+    private func encrypt(_ stream: SocketStream, _ bytes: UnsafeRawBufferPointer) -> Int {
+        var taken = 0
+        while taken < bytes.count {
+            let budget = min(engine.plaintextBudget, bytes.count - taken)
+            guard budget > 0 else { break }
+            switch engine.write(UnsafeRawBufferPointer(rebasing: bytes[taken..<(taken + budget)])) {
+            case .done(let n):
+                taken += n
+            case .wantWrite, .wantRead:
+                stream.writeBlocked = true  // kernel TLS: the socket is full
+                return taken
+            case .closed:
+                stream.failOutput(StreamError.closed)
+                return taken
+            case .failed(let error):
+                stream.failOutput(error)
+                return taken
+            }
+        }
+        return taken
+    }
+
+    /// Without kernel TLS, a file is read in pieces and encrypted like any other write.
+    private func encryptFile(_ stream: SocketStream, _ file: Int32, offset: Int64, remaining: Int64) -> Int {
+        let buffer = fileBuffer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        fileBuffer = buffer
+        let want = min(Int(min(remaining, Int64(buffer.count))), engine.plaintextBudget)
+        guard want > 0 else { return 0 }
+        let n = pread(file, buffer.baseAddress, want, off_t(offset))
+        if n < 0 {
+            stream.failOutput(StreamError.system(operation: "pread", errno: Syscall.errno()))
+            return 0
+        }
+        if n == 0 {
+            stream.failOutput(StreamError.fileTooShort(missing: remaining))
+            return 0
+        }
+        return encrypt(stream, UnsafeRawBufferPointer(start: buffer.baseAddress, count: n))
+    }
+
+    /// Sends the output pipe down (to the socket, or into the lower session).
+    func sendCiphertext(_ stream: SocketStream) {
+        guard engine.pipe != nil, stream.fd >= 0 else { return }
+        while true {
+            let pending = engine.pendingOutput
+            guard pending.count > 0 else { break }
+            if let lower {
+                let taken = lower.encrypt(stream, pending)
+                engine.outputSent(taken)
+                lower.sendCiphertext(stream)
+                if taken < pending.count {
+                    stream.writeBlocked = true
+                    break
+                }
+                continue
+            }
+            do {
+                switch try Syscall.send(stream.fd, pending.baseAddress!, pending.count) {
+                case .wouldBlock:
+                    stream.writeBlocked = true
+                    return
+                case .done(let n):
+                    engine.outputSent(n)
+                    if n < pending.count {
+                        stream.writeBlocked = true
+                        return
+                    }
+                }
+            } catch {
+                stream.failOutput(StreamError.io("send", error))
+                return
+            }
+        }
+    }
+
+    // MARK: Shutdown
+
+    func finishOutput(_ stream: SocketStream) {
+        sendCloseNotify(stream)
+    }
+
+    func closeOutput(_ stream: SocketStream) {
+        guard state == .established || state == .closing else {
+            stream.closeNow(error: nil)
+            return
+        }
+        if state == .established {
+            state = .closing
+            sendCloseNotify(stream)
+            timer = stream.loop.schedule(after: engine.configuration.shutdownTimeout) { [unowned stream, self] in
+                logger.debug("no close_notify from the peer within the shutdown timeout; closing")
+                finishClose(stream, force: true)
+            }
+            stream.updateInterest()
+            if engine.hasBufferedInput { decrypt(stream) }
+        }
+        finishClose(stream)
+    }
+
+    private func sendCloseNotify(_ stream: SocketStream) {
+        guard !sentCloseNotify else { return }
+        sentCloseNotify = true
+        if case .failed(let error) = engine.shutdown() { logger.debug("close_notify: \(error)") }
+        sendCiphertext(stream)
+    }
+
+    /// Closes once close_notify went out and the peer's came in (or the input ended or failed).
+    private func finishClose(_ stream: SocketStream, force: Bool = false) {
+        guard force || (pendingOutputBytes == 0 && (stream.readEOF || stream.readFailure != nil)) else { return }
+        timer?.cancel()
+        timer = nil
+        if let lower, !force {
+            lower.sendCloseNotify(stream)
+        }
+        stream.closeNow(error: nil)
+    }
+}
