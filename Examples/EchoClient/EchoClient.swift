@@ -20,6 +20,8 @@ struct EchoClient: AsyncParsableCommand {
     @Option(help: "Trust this PEM CA file (with --tls) instead of the system store.") var ca: String?
     @Flag(help: "With --tls: do not verify the server (demos only).") var insecure = false
     @Option(help: "With --tls: the name to send as SNI and verify (default: --host).") var serverName: String?
+    @Flag(help: "With --tls: use Linux kernel TLS where possible.") var ktls = false
+    @Flag(help: "With --tls: offer TLS 1.2 only (kernel TLS then covers receive too).") var tls12 = false
 
     func validate() throws {
         guard size > 0, count > 0, connections > 0 else { throw ValidationError("size, count and connections must be > 0") }
@@ -27,7 +29,8 @@ struct EchoClient: AsyncParsableCommand {
 
     func run() async throws {
         let configuration: TLSConfiguration? = tls
-            ? try TLSConfiguration.client(trustRoots: ca.map { .file($0) } ?? .system, verification: insecure ? .none : .full)
+            ? try TLSConfiguration.client(trustRoots: ca.map { .file($0) } ?? .system, verification: insecure ? .none : .full,
+                                          maximumVersion: tls12 ? .tls12 : .tls13, kernelTLS: ktls)
             : nil
         let start = ContinuousClock.now
         let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in

@@ -17,6 +17,7 @@ struct EchoServer: AsyncParsableCommand {
     @Flag(help: "One listener per loop with SO_REUSEPORT.") var reusePort = false
     @Option(help: "Serve TLS with this PEM certificate chain (needs --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key for --tls-cert.") var tlsKey: String?
+    @Flag(help: "With TLS: use Linux kernel TLS where the kernel and cipher allow it.") var ktls = false
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -35,7 +36,7 @@ struct EchoServer: AsyncParsableCommand {
         if let unix {
             server = try await startServer(unixPath: unix, group: group, handler: echo)
         } else if let tlsCert, let tlsKey {
-            let tls = try TLSConfiguration.server(certificateChain: .pemFile(tlsCert), privateKey: .pemFile(tlsKey))
+            let tls = try TLSConfiguration.server(certificateChain: .pemFile(tlsCert), privateKey: .pemFile(tlsKey), kernelTLS: ktls)
             server = try await startServer(host: host, port: port, tls: tls, reusePort: reusePort, group: group, handler: echo)
         } else {
             server = try await startServer(host: host, port: port, reusePort: reusePort, group: group, handler: echo)

@@ -7,10 +7,26 @@ import Synchronization
 final class Resolver: Sendable {
     static let shared = Resolver(threads: 2)
 
-    private struct Request {
+    /// One lookup; whoever comes first (the worker, or cancellation) resumes the caller.
+    private final class Request: Sendable {
         let host: String
         let port: Int
-        let continuation: CheckedContinuation<[SocketAddress], any Error>
+        private let continuation: Mutex<CheckedContinuation<[SocketAddress], any Error>?>
+
+        init(host: String, port: Int, continuation: CheckedContinuation<[SocketAddress], any Error>) {
+            self.host = host
+            self.port = port
+            self.continuation = Mutex(continuation)
+        }
+
+        var isPending: Bool { continuation.withLock { $0 != nil } }
+
+        func resume(with result: Result<[SocketAddress], any Error>) {
+            continuation.withLock { c in
+                defer { c = nil }
+                return c
+            }?.resume(with: result)
+        }
     }
 
     private let queue = Mutex(Deque<Request>())
@@ -29,17 +45,27 @@ final class Resolver: Sendable {
     /// The addresses of `host`:`port` for TCP, in the order getaddrinfo gives them.
     func resolve(host: String, port: Int) async throws -> [SocketAddress] {
         if let numeric = SocketAddress(ipAddress: host, port: port) { return [numeric] }
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.withLock { $0.append(Request(host: host, port: port, continuation: continuation)) }
-            sem_post(available)
+        // getaddrinfo cannot be interrupted: cancellation answers the caller at once and the
+        // lookup's late result is dropped.
+        let slot = Mutex<Request?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let request = Request(host: host, port: port, continuation: continuation)
+                slot.withLock { $0 = request }
+                if Task.isCancelled { request.resume(with: .failure(CancellationError())) }
+                queue.withLock { $0.append(request) }
+                sem_post(available)
+            }
+        } onCancel: {
+            slot.withLock { $0 }?.resume(with: .failure(CancellationError()))
         }
     }
 
     private func work() {
         while true {
             while sem_wait(available) != 0 {}  // EINTR
-            guard let request = queue.withLock({ $0.popFirst() }) else { continue }
-            request.continuation.resume(with: Result { try Self.getaddrinfo(request.host, request.port) })
+            guard let request = queue.withLock({ $0.popFirst() }), request.isPending else { continue }
+            request.resume(with: Result { try Self.getaddrinfo(request.host, request.port) })
         }
     }
 

@@ -115,6 +115,13 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run() {
         cfs_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
+        // Every socket write happens on a loop thread. Ours pass MSG_NOSIGNAL, but OpenSSL's own
+        // writes on a kernel-TLS socket cannot: with SIGPIPE blocked on this thread they fail with
+        // EPIPE instead of killing the process. The application's own disposition is untouched.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         let capacity: Int32 = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }

@@ -64,9 +64,14 @@ public struct Reader: AsyncSequence, Sendable {
             guard partial.count > 0 else { return nil }
             chunk = partial
         }
-        var line = chunk.string
-        if line.hasSuffix("\n") { line.removeLast() }  // "\r\n" is one Character: removed together
-        return line
+        // Strip the terminator as bytes: "\r\n" is one Character, so `hasSuffix("\n")` is false
+        // for it and a String-level check would leave "\r\n" on the line.
+        var end = chunk.count
+        if end > 0, chunk[end - 1] == 0x0A {
+            end -= 1
+            if end > 0, chunk[end - 1] == 0x0D { end -= 1 }
+        }
+        return chunk.extracting(0..<end).string
     }
 
     /// True once the peer finished sending and every received byte was read.
@@ -96,6 +101,9 @@ extension SocketStream {
         guard loop.inEventLoop else {
             return try await withTaskExecutorPreference(loop) { try await self.readUntil(delimiter, limit: limit) }
         }
+        // The search cursor is only valid for this call's delimiter: an earlier call (another
+        // delimiter, or one that gave up at its limit) must not make this one skip bytes.
+        searchedBytes = 0
         while true {
             if let end = findDelimiter(delimiter) {
                 guard end <= limit else { throw StreamError.limitExceeded(limit: limit) }

@@ -10,7 +10,7 @@ import Synchronization
 /// Where a byte goes: the socket is read in `readSocket()` (SocketStream+Read) into a pooled
 /// `ByteStorage`, the chunk waits in `inbound` until `next()` takes it; `write` sends at once or
 /// queues the unsent tail in `outbound`, which `flush()` (SocketStream+Write) sends with `sendmsg`.
-package class SocketStream: Selectable, @unchecked Sendable {
+package final class SocketStream: Selectable, @unchecked Sendable {
     // Safety: every stored `var` is loop-confined: it is touched only on `loop`'s thread. Public
     // entry points check `loop.inEventLoop` and hop to the loop first when called elsewhere. The
     // only state read from other threads is in the `Atomic`s below.

@@ -138,7 +138,9 @@ extension SocketStream {
         if outputClosedSnapshot.load(ordering: .relaxed) { throw StreamError.closed }
         offLoopBytes.add(chunk.count, ordering: .relaxed)
         loop.execute { [self] in
-            offLoopBytes.subtract(chunk.count, ordering: .relaxed)
+            // Uncount only once `write` has published the queued tail in the snapshot: uncounting
+            // first would show `bufferedBytes` near 0 while a large tail is being queued.
+            defer { offLoopBytes.subtract(chunk.count, ordering: .relaxed) }
             // A failure here is the connection's failure: the next drain() reports it.
             try? chunk.withUnsafeBytes { bytes throws in try write(bytes, owner: chunk) }
         }

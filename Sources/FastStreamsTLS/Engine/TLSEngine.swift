@@ -25,6 +25,8 @@ final class TLSEngine {
     let isServer: Bool
     /// Where the userspace path's ciphertext waits; nil with a socket BIO (kernel TLS).
     let pipe: UnsafeMutablePointer<fs_tls_pipe>?
+    /// The kernel encrypts what we send (set after the handshake): files go out with SSL_sendfile.
+    var kernelSend = false
     private let sessionKey: String?
 
     /// - Parameters:
@@ -118,6 +120,15 @@ final class TLSEngine {
         var n = 0
         let r = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &n)
         return r == 1 ? .done(n) : status(r, handshaking: false)
+    }
+
+    /// `SSL_sendfile`: kernel TLS send only. `.done(0)` means the file ended.
+    func sendfile(_ file: Int32, offset: Int64, count: Int) -> Status {
+        ERR_clear_error()
+        let r = SSL_sendfile(ssl, file, off_t(offset), count, 0)
+        if r >= 0 { return .done(r) }
+        if Glibc.errno == EAGAIN { return .wantWrite }
+        return status(Int32(truncatingIfNeeded: r), handshaking: false)
     }
 
     /// Sends close_notify; `.closed` when the peer's has been received too.

@@ -60,7 +60,10 @@ final class TLSTransform: StreamTransform {
             state = .established
             timer?.cancel()
             timer = nil
-            stream.transformInfo.withLock { $0 = TLSSessionInfo(engine) }
+            let info = TLSSessionInfo(engine)
+            engine.kernelSend = info.kernelTLS.send
+            if engine.configuration.kernelTLS { KernelTLS.report(info) }
+            stream.transformInfo.withLock { $0 = info }
             handshakeWaiter?.resume()
             handshakeWaiter = nil
             stream.flush()  // plaintext written during the handshake
@@ -224,6 +227,7 @@ final class TLSTransform: StreamTransform {
 
     func flush(_ stream: SocketStream) {
         sendCiphertext(stream)
+        if state == .handshaking { process(stream) }  // kernel TLS: the handshake waited for EPOLLOUT
         guard state == .established else { return }
         while let first = stream.outbound.first, !stream.writeBlocked, stream.writeFailure == nil {
             let taken: Int
@@ -262,8 +266,27 @@ final class TLSTransform: StreamTransform {
         return taken
     }
 
-    /// Without kernel TLS, a file is read in pieces and encrypted like any other write.
+    /// With kernel TLS send, `SSL_sendfile` (sendfile(2) into the kernel's TLS layer: no copy
+    /// through userspace). Without it, the file is read in pieces and encrypted like any write.
     private func encryptFile(_ stream: SocketStream, _ file: Int32, offset: Int64, remaining: Int64) -> Int {
+        if engine.kernelSend {
+            switch engine.sendfile(file, offset: offset, count: Int(min(remaining, 1 << 30))) {
+            case .done(0):
+                stream.failOutput(StreamError.fileTooShort(missing: remaining))
+                return 0
+            case .done(let n):
+                return n
+            case .wantWrite, .wantRead:
+                stream.writeBlocked = true
+                return 0
+            case .closed:
+                stream.failOutput(StreamError.closed)
+                return 0
+            case .failed(let error):
+                stream.failOutput(error)
+                return 0
+            }
+        }
         let buffer = fileBuffer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         fileBuffer = buffer
         let want = min(Int(min(remaining, Int64(buffer.count))), engine.plaintextBudget)

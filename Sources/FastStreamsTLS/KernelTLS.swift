@@ -1,0 +1,33 @@
+import Glibc
+import Logging
+
+/// Linux kernel TLS: whether this kernel can do it, and a log line saying why a connection that
+/// asked for it did not get it (in part or at all). The connection's ``TLSSessionInfo/kernelTLS``
+/// always tells what OpenSSL actually set up.
+enum KernelTLS {
+    private static let logger = Logger(label: "FastStreams.KernelTLS")
+
+    /// True when the kernel offers the `tls` upper-layer protocol (the module is loaded).
+    static let kernelSupportsTLS: Bool = {
+        guard let file = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r") else { return false }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        guard fgets(&line, Int32(line.count), file) != nil else { return false }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("tls")
+    }()
+
+    static func report(_ info: TLSSessionInfo) {
+        let status = info.kernelTLS
+        if status.send && status.receive { return }
+        let why: String
+        if !kernelSupportsTLS {
+            why = "the kernel has no tls ULP (modprobe tls)"
+        } else if info.protocolVersion == "TLSv1.3" && status.send {
+            why = "OpenSSL 3.0 offloads TLS 1.3 send only; receive stays in userspace"
+        } else {
+            why = "OpenSSL or the kernel cannot offload \(info.protocolVersion) \(info.cipher)"
+        }
+        logger.info("kernel TLS send=\(status.send) receive=\(status.receive): \(why)")
+    }
+}
