@@ -1,9 +1,8 @@
 import ArgumentParser
-import Dispatch
+import Foundation
 import FastStreams
 import FastStreamsTLS
 import Glibc
-import Synchronization
 
 /// Echoes every byte back. Prints `listening on HOST:PORT` once ready; stops on SIGINT/SIGTERM.
 @main
@@ -51,25 +50,30 @@ struct EchoServer: AsyncParsableCommand {
     }
 }
 
-/// Waits for the first of `signals` (which are ignored from then on, so the process is not killed).
+/// Waits for the first of `signals`. A C handler writes the signal number to a pipe (the only
+/// async-signal-safe way out of a handler); a thread of its own blocks on the pipe.
 func waitForSignal(_ signals: [Int32]) async -> Int32 {
-    await withCheckedContinuation { continuation in
-        let once = Once()
-        for number in signals {
-            Glibc.signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { if once.claim() { continuation.resume(returning: number) } }
-            source.resume()
-            sources.append(source)
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { fatalError("pipe: \(errno)") }
+    signalPipe = fds[1]
+    for number in signals {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { number in
+            var byte = UInt8(truncatingIfNeeded: number)
+            _ = write(signalPipe, &byte, 1)
+        }
+        sigaction(number, &action, nil)
+    }
+    let readEnd = fds[0]
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) != 1 {}
+            continuation.resume(returning: Int32(byte))
         }
     }
 }
 
-/// Keeps the signal sources alive for the life of the process.
-nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []  // Safety: written only by main() before any signal can fire.
-
-/// Lets exactly one caller through.
-final class Once: Sendable {
-    private let claimed = Mutex(false)
-    func claim() -> Bool { claimed.withLock { was in defer { was = true }; return !was } }
-}
+/// The write end of the signal pipe, for the signal handler.
+// Safety: written once by waitForSignal before any handler is installed; only read afterwards.
+nonisolated(unsafe) var signalPipe: Int32 = -1

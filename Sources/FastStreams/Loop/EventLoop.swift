@@ -125,8 +125,9 @@ public final class EventLoop: @unchecked Sendable {
         let capacity: Int32 = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }
-        while !stopping {
+        while true {
             runJobs()
+            if stopping { break }
             let timeout = localJobs.isEmpty ? runTimers() : 0
             let n = epoll_wait(epollFD, events, capacity, timeout)
             if n < 0 { continue }  // EINTR

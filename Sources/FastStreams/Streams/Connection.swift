@@ -35,7 +35,11 @@ public final class Connection: Sendable {
     /// Drops queued bytes and resets the connection; see ``Writer/abort()``.
     public func abort() {
         let stream = stream
-        if stream.loop.inEventLoop { stream.abort(reason: StreamError.closed) } else { stream.loop.execute { stream.abort(reason: StreamError.closed) } }
+        if stream.loop.inEventLoop { stream.abort(reason: StreamError.closed) } else {
+            // Refuse later off-loop writes at once, not only once the loop ran the abort.
+            stream.outputClosedSnapshot.store(true, ordering: .relaxed)
+            stream.loop.execute { stream.abort(reason: StreamError.closed) }
+        }
     }
 
     deinit {

@@ -26,6 +26,12 @@ extension SocketStream {
             }
             guard case .done(let n) = result else { break }
             if n == 0 {
+                // The kernel reports a reset once: if a send got it, later reads return 0. That 0
+                // is the reset, not the peer's clean end of input.
+                if let writeFailure, case StreamError.connectionReset = writeFailure {
+                    fail(writeFailure)
+                    return
+                }
                 readEOF = true
                 if inbound.isEmpty { eofSnapshot.store(true, ordering: .relaxed) }
                 break

@@ -228,6 +228,12 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         guard fd >= 0 else { return }
         markOutputClosed()
         closeWhenFlushed = true
+        // After an output failure nothing will ever flush (`outputFlushed` skips failed streams):
+        // close now, or the caller would wait forever and the descriptor would leak.
+        if writeFailure != nil {
+            closeNow(error: nil)
+            return
+        }
         outputFlushed()  // closes now when nothing is left to send
         guard fd >= 0 else { return }
         updateInterest()
@@ -245,6 +251,10 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         guard fd >= 0 else { return }
         markOutputClosed()
         closeWhenFlushed = true
+        if writeFailure != nil {
+            closeNow(error: nil)  // failed output never flushes: see close()
+            return
+        }
         outputFlushed()
         updateInterest()
     }
@@ -277,6 +287,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         discardOutbound()
         readEOF = readEOF || readFailure == nil
         if inbound.isEmpty && readFailure == nil { eofSnapshot.store(true, ordering: .relaxed) }
+        transform?.streamClosed(self)
         resumeReader()
         resumeDrainer()
         let waiters = closeWaiters

@@ -19,4 +19,7 @@ package protocol StreamTransform: AnyObject {
     func closeOutput(_ stream: SocketStream)
     /// The reader took bytes after the read limit had stopped reading: decode what is buffered.
     func inputResumed(_ stream: SocketStream)
+    /// The descriptor was just closed (`close`, `abort`, a failure): fail whatever still waits on
+    /// the layer (a handshake) and cancel its timers, which must not outlive the stream.
+    func streamClosed(_ stream: SocketStream)
 }

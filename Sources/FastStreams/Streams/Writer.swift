@@ -116,7 +116,11 @@ public struct Writer: Sendable {
     /// Later writes throw ``StreamError/closed``.
     public func finish() {
         let stream = stream
-        if stream.loop.inEventLoop { stream.finish() } else { stream.loop.execute { stream.finish() } }
+        if stream.loop.inEventLoop { stream.finish() } else {
+            // Refuse later off-loop writes at once, not only once the loop ran the finish.
+            stream.outputClosedSnapshot.store(true, ordering: .relaxed)
+            stream.loop.execute { stream.finish() }
+        }
     }
 
     /// Flushes the queue, then closes the connection. Throws if the queued bytes could not be

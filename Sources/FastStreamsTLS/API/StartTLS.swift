@@ -39,15 +39,18 @@ private func handshake(_ stream: SocketStream, tls: TLSConfiguration, serverSide
     let slot = Slot()
     try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
-            guard !slot.cancelled else { return waiter.resume(throwing: CancellationError()) }
             guard stream.fd >= 0, stream.readFailure == nil, stream.writeFailure == nil else {
                 return waiter.resume(throwing: stream.readFailure ?? stream.writeFailure ?? StreamError.closed)
             }
             do {
+                if slot.cancelled { throw CancellationError() }
                 let transform = try install(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
                 slot.transform = transform
                 transform.startHandshake(stream, waiter: waiter)
             } catch {
+                // As documented: a failed upgrade fails the connection, so nothing can go out in
+                // plain text where TLS was asked for.
+                stream.fail(error)
                 waiter.resume(throwing: error)
             }
         }

@@ -45,7 +45,8 @@ final class TLSTransform: StreamTransform {
     /// `waiter` when it completes or fails.
     func startHandshake(_ stream: SocketStream, waiter: CheckedContinuation<Void, any Error>) {
         handshakeWaiter = waiter
-        timer = stream.loop.schedule(after: engine.configuration.handshakeTimeout) { [unowned stream, self] in
+        timer = stream.loop.schedule(after: engine.configuration.handshakeTimeout) { [weak stream, self] in
+            guard let stream else { print("DEBUG handshake timer on dead stream \(engine.isServer)"); return }
             failHandshake(stream, TLSError.handshakeTimedOut)
         }
         process(stream)
@@ -55,6 +56,11 @@ final class TLSTransform: StreamTransform {
     private func continueHandshake(_ stream: SocketStream) {
         let status = engine.handshake()
         sendCiphertext(stream)
+        // A socket error (a reset, a broken pipe) ends the handshake: nothing more will arrive.
+        if let failure = stream.readFailure ?? stream.writeFailure {
+            failHandshake(stream, failure)
+            return
+        }
         switch status {
         case .done:
             state = .established
@@ -85,6 +91,15 @@ final class TLSTransform: StreamTransform {
         stream.fail(error)
         handshakeWaiter?.resume(throwing: error)
         handshakeWaiter = nil
+    }
+
+    /// The stream closed under us (`close` or `abort` mid-handshake, a failure): the handshake
+    /// waiter must not wait for the timeout, and no timer may fire on a stream that is gone.
+    func streamClosed(_ stream: SocketStream) {
+        failHandshake(stream, stream.readFailure ?? stream.writeFailure ?? StreamError.closed)
+        timer?.cancel()
+        timer = nil
+        lower?.streamClosed(stream)
     }
 
     // MARK: Input
@@ -352,7 +367,8 @@ final class TLSTransform: StreamTransform {
         if state == .established {
             state = .closing
             sendCloseNotify(stream)
-            timer = stream.loop.schedule(after: engine.configuration.shutdownTimeout) { [unowned stream, self] in
+            timer = stream.loop.schedule(after: engine.configuration.shutdownTimeout) { [weak stream, self] in
+                guard let stream else { print("DEBUG shutdown timer on dead stream server=\(engine.isServer) sent=\(sentCloseNotify) pending=\(pendingOutputBytes)"); return }
                 logger.debug("no close_notify from the peer within the shutdown timeout; closing")
                 finishClose(stream, force: true)
             }
