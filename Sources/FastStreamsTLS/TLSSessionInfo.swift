@@ -46,6 +46,12 @@ public struct KernelTLSStatus: Sendable, Hashable {
     public let send: Bool
     /// The kernel decrypts what we receive (`BIO_get_ktls_recv`).
     public let receive: Bool
+
+    /// A status with the given directions offloaded.
+    public init(send: Bool, receive: Bool) {
+        self.send = send
+        self.receive = receive
+    }
 }
 
 /// A certificate presented by the peer.

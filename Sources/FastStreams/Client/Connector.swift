@@ -149,6 +149,12 @@ extension Connection {
         if options.noDelay, local?.family != .unix {
             try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1))
         }
+        if let size = options.sendBufferSize {
+            try? Syscall.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: size))
+        }
+        if let size = options.receiveBufferSize {
+            try? Syscall.setOption(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: size))
+        }
         let stream = SocketStream(fd: fd, loop: loop, options: options)
         try stream.start()
         return Connection(stream: stream, localAddress: local, remoteAddress: remoteAddress ?? Syscall.remoteAddress(fd))

@@ -15,8 +15,8 @@ import SystemPackage
 public final class EventLoop: @unchecked Sendable {
     // Safety: state marked "loop-confined" is read and written only on the loop's own thread
     // (`isCurrent`); `run()` is the only code that runs there besides handlers and jobs it calls.
-    // Cross-thread state is `remoteJobs` (a Mutex) and `wakePending` (an Atomic); the descriptors
-    // are immutable after init.
+    // Cross-thread state is `remoteJobs` (a Mutex) and `wakePending`/`isShutDown` (Atomics); the
+    // descriptors are immutable after init and closed by `shutdown()` under `remoteJobs`' lock.
 
     enum Job {
         case swift(UnownedJob)
@@ -27,6 +27,8 @@ public final class EventLoop: @unchecked Sendable {
     private let wakeFD: Int32
     private let remoteJobs = Mutex(Deque<Job>())
     private let wakePending = Atomic<Bool>(false)
+    /// Set (under `remoteJobs`' lock) when `shutdown()` closes the descriptors.
+    private let isShutDown = Atomic<Bool>(false)
     private var thread: OSThread?
 
     // loop-confined
@@ -35,6 +37,8 @@ public final class EventLoop: @unchecked Sendable {
     private var timers = Heap<TimerEntry>()
     private var timerSequence: UInt64 = 0
     private var stopping = false
+    /// Free read blocks for this loop's streams (loop-confined).
+    let readBlocks = ReadBlockPool()
     /// A scratch iovec array for `writev` batches (loop-confined).
     let iovecs: UnsafeMutablePointer<iovec>
     static let maxIOVecs = 1024  // IOV_MAX on Linux
@@ -72,10 +76,16 @@ public final class EventLoop: @unchecked Sendable {
             localJobs.append(job)
             return
         }
-        remoteJobs.withLock { $0.append(job) }
-        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
+        remoteJobs.withLock { jobs in
+            // Once shut down, `wakeFD` is closed and its number may already belong to another
+            // descriptor (a socket!): never write to it. Checked and written under the lock
+            // `shutdown()` holds while it closes. A job for a stopped loop can never run.
+            guard !isShutDown.load(ordering: .relaxed) else { return }
+            jobs.append(job)
+            if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+                var one: UInt64 = 1
+                _ = Glibc.write(wakeFD, &one, 8)
+            }
         }
     }
 
@@ -194,8 +204,11 @@ public final class EventLoop: @unchecked Sendable {
         execute { [self] in stopping = true }
         thread?.join()
         thread = nil
-        Syscall.close(wakeFD)
-        Syscall.close(epollFD)
+        remoteJobs.withLock { _ in
+            isShutDown.store(true, ordering: .relaxed)
+            Syscall.close(wakeFD)
+            Syscall.close(epollFD)
+        }
         iovecs.deallocate()
     }
 }

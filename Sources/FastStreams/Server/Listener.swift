@@ -1,6 +1,7 @@
 import CFastStreams
 import Glibc
 import Logging
+import Synchronization
 import SystemPackage
 
 /// A listening socket on one loop. Accepts in batches; on EMFILE/ENFILE (out of descriptors) it
@@ -19,6 +20,8 @@ final class Listener: Selectable, @unchecked Sendable {
     private let logger: Logger
     private var backoff: LoopTimer?
     private var paused = false
+    /// Set once `close()` ran (any thread may wait for it): the port is free, the file unlinked.
+    private let closedSignal = Mutex<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// Creates, binds and listens (on any thread: no loop state is touched until `start()`).
     init(address: SocketAddress, loop: EventLoop, backlog: Int32, reuseAddress: Bool, reusePort: Bool,
@@ -100,6 +103,22 @@ final class Listener: Selectable, @unchecked Sendable {
         Syscall.close(fd)
         fd = -1
         if address.family == .unix { _ = unlink(address.host) }
+        let waiters = closedSignal.withLock { state in
+            defer { state = (true, []) }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once `close()` has run on the loop (also when the loop shut down and closed it).
+    func waitUntilClosed() async {
+        await withCheckedContinuation { continuation in
+            let closed = closedSignal.withLock { state in
+                if !state.closed { state.waiters.append(continuation) }
+                return state.closed
+            }
+            if closed { continuation.resume() }
+        }
     }
 
     func loopIsClosing() { close() }

@@ -31,7 +31,7 @@ public final class Server: Sendable {
     /// Stops accepting, waits for running handlers to finish, and after `deadline` aborts the
     /// connections still open (their reads and writes then fail) and waits for those handlers.
     public func close(deadline: Duration = .seconds(30)) async {
-        core.stopAccepting()
+        await core.closeListeners()
         let core = core
         let timer = Task {
             try await Task.sleep(for: deadline)
@@ -43,7 +43,7 @@ public final class Server: Sendable {
 
     /// Stops accepting, aborts every connection, and waits for the handlers to return.
     public func abort() async {
-        core.stopAccepting()
+        await core.closeListeners()
         core.abortAll()
         await run.value
     }
@@ -97,10 +97,19 @@ final class ServerCore: Sendable {
         }
     }
 
+    /// Starts closing the listeners (each on its loop; closing twice is harmless) and ends the
+    /// stream of new connections.
     func stopAccepting() {
-        let listeners = listeners.withLock { l in defer { l = [] }; return l }
-        for listener in listeners { listener.loop.execute { listener.close() } }
+        for listener in listeners.withLock({ $0 }) { listener.loop.execute { listener.close() } }
         accepted.finish()
+    }
+
+    /// `stopAccepting()`, returning once every listener is closed: when `close()` or `abort()`
+    /// returns, the port is free again and a Unix socket file is gone (a server started right
+    /// after on the same path must not lose its fresh file to the old listener's late unlink).
+    func closeListeners() async {
+        stopAccepting()
+        for listener in listeners.withLock({ $0 }) { await listener.waitUntilClosed() }
     }
 
     func abortAll() {

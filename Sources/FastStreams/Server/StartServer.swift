@@ -26,10 +26,22 @@ public func startServer(
     logger: Logger = Logger(label: "FastStreams.Server"),
     handler: @escaping @Sendable (Connection) async throws -> Void
 ) async throws -> Server {
+    try await startServer(host: host, port: port, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort,
+                          options: options, group: group, logger: logger, prepare: nil, handler: handler)
+}
+
+/// `startServer(host:port:...)` with `prepare`, which runs on the connection's loop as soon as
+/// the socket is accepted, before any byte is read from it and before the handler task starts
+/// (TLS installs itself there and starts the handshake).
+package func startServer(
+    host: String, port: Int, backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
+    group: EventLoopGroup, logger: Logger, prepare: (@Sendable (Connection) throws -> Void)?,
+    handler: @escaping @Sendable (Connection) async throws -> Void
+) async throws -> Server {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
     let resolved = try await Resolver.shared.resolve(host: host, port: port)
     return try bind(resolved, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort,
-                    options: options, group: group, logger: logger, handler: handler)
+                    options: options, group: group, logger: logger, prepare: prepare, handler: handler)
 }
 
 /// Starts a server on the Unix-domain socket `path` (a stale socket file there is replaced, and
@@ -45,12 +57,13 @@ public func startServer(
     guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
     removeStaleSocket(at: path)
     return try bind([address], backlog: backlog, reuseAddress: false, reusePort: false,
-                    options: options, group: group, logger: logger, handler: handler)
+                    options: options, group: group, logger: logger, prepare: nil, handler: handler)
 }
 
 private func bind(
     _ addresses: [SocketAddress], backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
-    group: EventLoopGroup, logger: Logger, handler: @escaping @Sendable (Connection) async throws -> Void
+    group: EventLoopGroup, logger: Logger, prepare: (@Sendable (Connection) throws -> Void)?,
+    handler: @escaping @Sendable (Connection) async throws -> Void
 ) throws -> Server {
     let core = ServerCore(logger: logger, handler: handler)
     var listeners: [Listener] = []
@@ -64,7 +77,7 @@ private func bind(
             for loop in reusePort ? group.loops : [group.next()] {
                 let listener = try Listener(address: address, loop: loop, backlog: backlog, reuseAddress: reuseAddress,
                                             reusePort: reusePort, logger: logger) { fd in
-                    accept(fd, on: loop, reusePort: reusePort, group: group, options: options, core: core)
+                    accept(fd, on: loop, reusePort: reusePort, group: group, options: options, prepare: prepare, core: core)
                 }
                 listeners.append(listener)
                 if address.family != .unix, address.port == 0 {
@@ -89,15 +102,25 @@ private func bind(
 
 /// Called on the accepting loop: adopt the socket on its loop and hand it to the handler group.
 private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: EventLoopGroup,
-                    options: StreamOptions, core: ServerCore) {
+                    options: StreamOptions, prepare: (@Sendable (Connection) throws -> Void)?, core: ServerCore) {
     let target = reusePort ? loop : group.next()
     let adopt: @Sendable () -> Void = {
+        let connection: Connection
         do {
-            core.deliver(try Connection.adopt(fd: fd, loop: target, options: options))
+            connection = try Connection.adopt(fd: fd, loop: target, options: options)
         } catch {
             Syscall.close(fd)
             core.logger.warning("cannot adopt an accepted socket: \(error)")
+            return
         }
+        do {
+            try prepare?(connection)
+        } catch {
+            core.logger.debug("connection \(connection.remoteAddress?.description ?? "?") refused: \(error)")
+            connection.abort()
+            return
+        }
+        core.deliver(connection)
     }
     if target === loop { adopt() } else { target.execute(adopt) }
 }

@@ -85,6 +85,11 @@ extension SocketStream {
     /// Makes `readStorage` have room: reuse it from the start when no chunk references it any more
     /// (the steady state: zero allocations), else start a fresh block.
     private func prepareReadStorage() {
+        if readStorage === Self.noStorage, let block = loop.readBlocks.take(minimumSize: readSize) {
+            readStorage = block
+            readStorageUsed = 0
+            return
+        }
         if isKnownUniquelyReferenced(&readStorage) && readStorage.size >= readSize {
             readStorageUsed = 0
             return
@@ -128,8 +133,15 @@ extension SocketStream {
         searchedBytes = max(0, searchedBytes - count)
         if inbound.isEmpty && readEOF { eofSnapshot.store(true, ordering: .relaxed) }
         if inboundBytes < max(readLimit, readTarget) / 2 + 1 {
+            transform?.inputResumed(self)  // may decode, and send (setting writeBlocked)
             updateInterest()
-            transform?.inputResumed(self)
+        }
+        if inbound.isEmpty && readStorage !== Self.noStorage {
+            // Nothing buffered: the block goes back to the loop's pool, so an idle connection
+            // holds none; chunks the application still holds keep their bytes alive.
+            loop.readBlocks.put(readStorage)
+            readStorage = Self.noStorage
+            readStorageUsed = 0
         }
     }
 

@@ -32,6 +32,9 @@ extension SocketStream {
                 if let writeFailure { throw writeFailure }
                 if sent == bytes.count {
                     publishBufferedBytes()
+                    // All encoded, yet the socket may have blocked on the encoded bytes: they go
+                    // out only if EPOLLOUT is watched.
+                    if writeBlocked { updateInterest() }
                     return
                 }
             } else {

@@ -9,6 +9,10 @@ public struct StreamOptions: Sendable {
     public var writeLowWatermark: Int = 16 * 1024
     /// Disable Nagle's algorithm (TCP only).
     public var noDelay: Bool = true
+    /// `SO_SNDBUF` for the socket; nil keeps the kernel's default (auto-tuned on Linux).
+    public var sendBufferSize: Int?
+    /// `SO_RCVBUF` for the socket; nil keeps the kernel's default (auto-tuned on Linux).
+    public var receiveBufferSize: Int?
 
     /// The defaults: 256 KiB read limit, 64 KiB / 16 KiB write watermarks, `TCP_NODELAY` on.
     public init() {}

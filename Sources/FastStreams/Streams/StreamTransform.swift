@@ -19,6 +19,9 @@ package protocol StreamTransform: AnyObject {
     func closeOutput(_ stream: SocketStream)
     /// The reader took bytes after the read limit had stopped reading: decode what is buffered.
     func inputResumed(_ stream: SocketStream)
+    /// True while the layer must read the socket however much the reader holds (TLS waiting for
+    /// the peer's close_notify, dropping what arrives meanwhile).
+    var readsPastLimit: Bool { get }
     /// The descriptor was just closed (`close`, `abort`, a failure): fail whatever still waits on
     /// the layer (a handshake) and cancel its timers, which must not outlive the stream.
     func streamClosed(_ stream: SocketStream)

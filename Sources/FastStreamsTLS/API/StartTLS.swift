@@ -30,40 +30,41 @@ public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide
 private func handshake(_ stream: SocketStream, tls: TLSConfiguration, serverSide: Bool,
                        serverName: String?, port: Int) async throws {
     precondition(stream.loop.inEventLoop)
+    guard stream.fd >= 0, stream.readFailure == nil, stream.writeFailure == nil else {
+        throw stream.readFailure ?? stream.writeFailure ?? StreamError.closed
+    }
+    let transform: TLSTransform
+    do {
+        transform = try install(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
+    } catch {
+        stream.fail(error)  // no plaintext may go out on a connection whose upgrade failed
+        throw error
+    }
+    transform.startHandshake(stream)
+    try await waitForHandshake(transform, on: stream)
+}
+
+/// Waits (on the stream's loop) for the handshake `transform` runs; cancellation fails it.
+func waitForHandshake(_ transform: TLSTransform, on stream: SocketStream) async throws {
+    precondition(stream.loop.inEventLoop)
     // Lets the cancellation handler (any thread) reach the transform on the loop.
     final class Slot: @unchecked Sendable {
-        // Safety: read and written only on the stream's loop (here and in the execute block).
-        var transform: TLSTransform?
-        var cancelled = false
+        // Safety: `transform` is set before the handler can run and only used on the loop.
+        let transform: TLSTransform
+        init(_ transform: TLSTransform) { self.transform = transform }
     }
-    let slot = Slot()
+    let slot = Slot(transform)
     try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
-            guard stream.fd >= 0, stream.readFailure == nil, stream.writeFailure == nil else {
-                return waiter.resume(throwing: stream.readFailure ?? stream.writeFailure ?? StreamError.closed)
-            }
-            do {
-                if slot.cancelled { throw CancellationError() }
-                let transform = try install(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
-                slot.transform = transform
-                transform.startHandshake(stream, waiter: waiter)
-            } catch {
-                // As documented: a failed upgrade fails the connection, so nothing can go out in
-                // plain text where TLS was asked for.
-                stream.fail(error)
-                waiter.resume(throwing: error)
-            }
+            transform.waitForHandshake(waiter)
         }
     } onCancel: {
-        stream.loop.execute {
-            slot.cancelled = true
-            slot.transform?.failHandshake(stream, CancellationError())
-        }
+        stream.loop.execute { slot.transform.failHandshake(stream, CancellationError()) }
     }
 }
 
 /// Puts a new TLS session on top of the stream, moving already-buffered bytes into it.
-private func install(on stream: SocketStream, tls: TLSConfiguration, serverSide: Bool,
+func install(on stream: SocketStream, tls: TLSConfiguration, serverSide: Bool,
                      serverName: String?, port: Int) throws -> TLSTransform {
     let lower = stream.transform as? TLSTransform
     let buffered = stream.inbound

@@ -45,9 +45,26 @@ public func startServer(
     handler: @escaping @Sendable (Connection) async throws -> Void
 ) async throws -> Server {
     guard tls.isServer else { throw TLSError.invalidConfiguration("startServer needs a server TLSConfiguration") }
-    return try await startServer(host: host, port: port, backlog: backlog, reuseAddress: reuseAddress,
-                                 reusePort: reusePort, options: options, group: group, logger: logger) { connection in
-        try await startTLS(connection, tls: tls, serverSide: true)
-        try await handler(connection)
-    }
+    // The handshake starts on the loop the moment the socket is accepted, before a byte is read
+    // (so kernel TLS can take the raw socket) and without waiting for the handler task.
+    return try await startServer(
+        host: host, port: port, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort, options: options,
+        group: group, logger: logger,
+        prepare: { connection in
+            let stream = connection.stream
+            let transform = try install(on: stream, tls: tls, serverSide: true, serverName: nil, port: 0)
+            transform.startHandshake(stream)
+        },
+        handler: { connection in
+            try await withTaskExecutorPreference(connection.loop) {
+                try await awaitServerHandshake(connection.stream)
+            }
+            try await handler(connection)
+        })
+}
+
+/// The accepted connection's handshake, started by `prepare` (runs on the stream's loop).
+private func awaitServerHandshake(_ stream: SocketStream) async throws {
+    guard let transform = stream.transform as? TLSTransform else { throw StreamError.closed }
+    try await waitForHandshake(transform, on: stream)
 }

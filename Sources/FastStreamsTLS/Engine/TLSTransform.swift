@@ -27,6 +27,7 @@ final class TLSTransform: StreamTransform {
     let lower: TLSTransform?
     private(set) var state = State.handshaking
     private var handshakeWaiter: CheckedContinuation<Void, any Error>?
+    private var handshakeFailure: (any Error)?
     private var timer: LoopTimer?
     private var sentCloseNotify = false
     private var fileBuffer: UnsafeMutableRawBufferPointer?
@@ -41,16 +42,23 @@ final class TLSTransform: StreamTransform {
 
     // MARK: Handshake
 
-    /// Starts the handshake (the stream's transform must already be `self`) and resumes
-    /// `waiter` when it completes or fails.
-    func startHandshake(_ stream: SocketStream, waiter: CheckedContinuation<Void, any Error>) {
-        handshakeWaiter = waiter
-        timer = stream.loop.schedule(after: engine.configuration.handshakeTimeout) { [weak stream, self] in
-            guard let stream else { print("DEBUG handshake timer on dead stream \(engine.isServer)"); return }
+    /// Starts the handshake (the stream's transform must already be `self`); `waitForHandshake`
+    /// learns how it ended.
+    func startHandshake(_ stream: SocketStream) {
+        timer = stream.loop.schedule(after: engine.configuration.handshakeTimeout) { [unowned stream, self] in
             failHandshake(stream, TLSError.handshakeTimedOut)
         }
         process(stream)
         stream.updateInterest()
+    }
+
+    /// Resumes `waiter` once the handshake has completed or failed (at once if it already has).
+    func waitForHandshake(_ waiter: CheckedContinuation<Void, any Error>) {
+        switch state {
+        case .handshaking: handshakeWaiter = waiter
+        case .failed: waiter.resume(throwing: handshakeFailure ?? StreamError.closed)
+        case .established, .closing: waiter.resume()
+        }
     }
 
     private func continueHandshake(_ stream: SocketStream) {
@@ -86,6 +94,7 @@ final class TLSTransform: StreamTransform {
     func failHandshake(_ stream: SocketStream, _ error: any Error) {
         guard state == .handshaking else { return }
         state = .failed
+        handshakeFailure = error
         timer?.cancel()
         timer = nil
         stream.fail(error)
@@ -105,17 +114,35 @@ final class TLSTransform: StreamTransform {
     // MARK: Input
 
     func readSocket(_ stream: SocketStream) {
+        var more = true
         for _ in 0..<SocketStream.readsPerEvent {
-            let more = fillInput(stream)
+            more = fillInput(stream)
             process(stream)
             if !more || stream.isClosed { break }
+        }
+        // Nested: what the lower session already read from the socket gets no readiness event of
+        // its own. Stopped by the per-event cap with input left below, go on after other events.
+        if more, lower?.hasBufferedInput == true, !stream.isClosed {
+            _ = stream.loop.schedule(after: .zero) { [self] in
+                if !stream.isClosed { readSocket(stream) }
+            }
         }
     }
 
     func inputResumed(_ stream: SocketStream) {
-        guard state == .established, engine.hasBufferedInput else { return }
-        process(stream)
+        guard state == .established else { return }
+        if lower?.hasBufferedInput == true {
+            readSocket(stream)  // records wait in the lower session, not in the socket
+        } else if engine.hasBufferedInput {
+            process(stream)
+        }
     }
+
+    /// Closing: the peer's close_notify must get through, past whatever the reader holds.
+    var readsPastLimit: Bool { state == .closing }
+
+    /// Ciphertext read from below and not yet decrypted, in this session or under it.
+    var hasBufferedInput: Bool { engine.hasBufferedInput || lower?.hasBufferedInput == true }
 
     /// Moves ciphertext from below (socket or lower session) into the input pipe. Returns true
     /// when it filled all the space it had, so more may be waiting.
@@ -123,14 +150,18 @@ final class TLSTransform: StreamTransform {
         guard let pipe = engine.pipe, pipe.pointee.in_eof == 0 else { return false }
         let space = engine.inputSpace()
         guard space.count > 0 else { return false }
-        let n: Int
+        var n = 0
         if let lower {
-            switch lower.readPlain(stream, into: space) {
-            case .data(let count): n = count
-            case .wouldBlock: return false
-            case .end:
-                engine.inputEnded()
-                return false
+            // Everything the lower session can decrypt now, not one record: a record left in its
+            // pipe would wait for a socket event that may never come.
+            pull: while n < space.count {
+                switch lower.readPlain(stream, into: UnsafeMutableRawBufferPointer(rebasing: space[n...])) {
+                case .data(let count): n += count
+                case .wouldBlock: break pull
+                case .end:
+                    engine.inputEnded()
+                    break pull
+                }
             }
         } else {
             do {
@@ -160,6 +191,9 @@ final class TLSTransform: StreamTransform {
         guard state == .established || state == .closing else { return }
         decrypt(stream)
         sendCiphertext(stream)  // alerts, key-update answers, tickets the reads produced
+        // That also sends application ciphertext left pending since the socket blocked: keep
+        // `bufferedBytes` in step (the write paths publish on their own).
+        stream.publishBufferedBytes()
     }
 
     /// Decrypts into the reader's storage until OpenSSL needs more ciphertext or the reader is full.
@@ -321,6 +355,9 @@ final class TLSTransform: StreamTransform {
     /// Sends the output pipe down (to the socket, or into the lower session).
     func sendCiphertext(_ stream: SocketStream) {
         guard engine.pipe != nil, stream.fd >= 0 else { return }
+        // Nested: the lower session's ciphertext goes first. After the socket blocked it may be
+        // all that is left, and nothing else would send it.
+        lower?.sendCiphertext(stream)
         while true {
             let pending = engine.pendingOutput
             guard pending.count > 0 else { break }
@@ -357,6 +394,7 @@ final class TLSTransform: StreamTransform {
 
     func finishOutput(_ stream: SocketStream) {
         sendCloseNotify(stream)
+        stream.updateInterest()  // close_notify itself may wait for EPOLLOUT
     }
 
     func closeOutput(_ stream: SocketStream) {
@@ -366,14 +404,16 @@ final class TLSTransform: StreamTransform {
         }
         if state == .established {
             state = .closing
-            sendCloseNotify(stream)
-            timer = stream.loop.schedule(after: engine.configuration.shutdownTimeout) { [weak stream, self] in
-                guard let stream else { print("DEBUG shutdown timer on dead stream server=\(engine.isServer) sent=\(sentCloseNotify) pending=\(pendingOutputBytes)"); return }
+            // The timer first: if sending close_notify fails, the stream closes at once and
+            // `streamClosed` cancels it (a timer scheduled after that would outlive the stream).
+            timer = stream.loop.schedule(after: engine.configuration.shutdownTimeout) { [unowned stream, self] in
                 logger.debug("no close_notify from the peer within the shutdown timeout; closing")
                 finishClose(stream, force: true)
             }
-            stream.updateInterest()
-            if engine.hasBufferedInput { decrypt(stream) }
+            sendCloseNotify(stream)
+            guard !stream.isClosed else { return }
+            stream.updateInterest()  // `readsPastLimit`: the peer's close_notify is read whatever the reader holds
+            if hasBufferedInput { readSocket(stream) }  // it may be here already (nested: in the lower session)
         }
         finishClose(stream)
     }

@@ -1,0 +1,35 @@
+/// Read blocks free for any stream of one loop. A stream hands its block back as soon as the
+/// reader has taken everything, so an idle connection holds no buffer, and takes one from here on
+/// its next read: a block whose chunks are all gone is reused, so steady-state reads allocate
+/// nothing. Loop-confined (owned by the `EventLoop`).
+final class ReadBlockPool {
+    private var blocks: [ByteStorage] = []
+    static let capacity = 64
+    /// How many blocks `take` examines (the newest first) before giving up.
+    static let scanLimit = 8
+
+    /// Keeps `block` for reuse (dropped when the pool is full).
+    func put(_ block: ByteStorage) {
+        if blocks.count < Self.capacity { blocks.append(block) }
+    }
+
+    /// A block of at least `size` bytes that no chunk references any more, if one is here.
+    func take(minimumSize size: Int) -> ByteStorage? {
+        var index = blocks.count - 1
+        while index >= max(0, blocks.count - Self.scanLimit) {
+            if blocks[index].size >= size, isKnownUniquelyReferenced(&blocks[index]) {
+                return blocks.swapRemoveAt(index)
+            }
+            index -= 1
+        }
+        return nil
+    }
+}
+
+extension Array {
+    /// Removes the element at `index` by moving the last one there (O(1), order not kept).
+    fileprivate mutating func swapRemoveAt(_ index: Int) -> Element {
+        swapAt(index, count - 1)
+        return removeLast()
+    }
+}

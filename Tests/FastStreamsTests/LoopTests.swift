@@ -1,0 +1,111 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import FastStreams
+
+extension FastStreamsTests {
+    /// `EventLoop` as an executor, and `EventLoopGroup` life: private groups work end to end
+    /// and shutting one down ends its connections and releases its descriptors.
+    @Suite struct LoopTests {
+        @Test func executeRunsOnTheLoopInOrder() async throws {
+            let group = try EventLoopGroup(loopCount: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            #expect(!loop.inEventLoop)
+            #expect(group.current == nil)
+            let order = Mutex<[Int]>([])
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                for i in 0..<100 {
+                    loop.execute {
+                        #expect(loop.inEventLoop)
+                        #expect(group.current === loop)
+                        order.withLock { $0.append(i) }
+                        if i == 99 { done.resume() }
+                    }
+                }
+            }
+            #expect(order.withLock { $0 } == Array(0..<100))
+        }
+
+        @Test func taskExecutorPreferenceRunsOnTheLoop() async throws {
+            let group = try EventLoopGroup(loopCount: 2)
+            defer { group.shutdown() }
+            for loop in group.loops {
+                let onLoop = await withTaskExecutorPreference(loop) { () async -> Bool in
+                    await Task.yield()
+                    return loop.inEventLoop
+                }
+                #expect(onLoop)
+            }
+            #expect(Set(group.loops.map(ObjectIdentifier.init)).count == 2)
+            #expect(group.next() !== group.next(), "round-robin over two loops")
+        }
+
+        @Test func aPrivateGroupServesAndShutdownEndsItsConnections() async throws {
+            // Server and client on a private group; the server is stopped before the group.
+            let group = try EventLoopGroup(loopCount: 1)
+            try await withServer(group: group) { server in
+                let connection = try await openConnection(host: "127.0.0.1", port: server.port, group: group)
+                #expect(connection.loop === group.loops[0])
+                try connection.writer.write("private")
+                #expect(try await connection.reader.read(exactly: 7).string == "private")
+                try await connection.close()
+            }
+            group.shutdown()
+            group.shutdown()  // a second shutdown is harmless
+        }
+
+        @Test func shutdownAbortsTheGroupsConnections() async throws {
+            // The client's connection lives on a private group that shuts down under a waiting
+            // read: the read fails with .closed instead of hanging, and the server sees the end.
+            let group = try EventLoopGroup(loopCount: 1)
+            let ended = Mailbox<Bool>()
+            try await withServer(handler: { connection in
+                do { _ = try await readToEOF(connection.reader) } catch {}
+                ended.send(true)
+            }) { server in
+                let connection = try await openConnection(host: "127.0.0.1", port: server.port, group: group)
+                async let waiting = thrownError { _ = try await connection.reader.read() }
+                try await waitUntil("the read waits") { await connection.hasWaitingReader }
+                group.shutdown()
+                guard case .closed? = streamError(await waiting) else {
+                    Issue.record("a read on a shut-down loop must throw .closed")
+                    return
+                }
+                expectClosed { try connection.writer.write("x") }
+                #expect(await ended.next() == true)
+            }
+        }
+
+        @Test func aStoppedLoopNeverWritesToItsOldDescriptorNumbers() async throws {
+            // After shutdown the loop's eventfd number is free and soon reused, e.g. by a socket.
+            // Work handed to the stopped loop (a late Connection deinit does that) must not write
+            // its 8-byte wake-up into whatever now has that number.
+            let before = OpenDescriptors.snapshot()
+            let group = try EventLoopGroup(loopCount: 1)
+            let eventfds = Set(OpenDescriptors.snapshot().filter { before[$0.key] == nil && $0.value.contains("eventfd") }.keys)
+            try #require(!eventfds.isEmpty)
+            let loop = group.loops[0]
+            group.shutdown()
+            // Take fresh sockets until one lands on an old eventfd number.
+            var pairs: [(Int32, Int32)] = []
+            defer { for (a, b) in pairs { close(a); close(b) } }
+            var landed: (Int32, Int32)?
+            for _ in 0..<64 where landed == nil {
+                var fds: [Int32] = [-1, -1]
+                try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
+                pairs.append((fds[0], fds[1]))
+                if eventfds.contains(fds[0]) { landed = (fds[0], fds[1]) }
+                if eventfds.contains(fds[1]) { landed = (fds[1], fds[0]) }
+            }
+            guard let (reused, peer) = landed else {
+                try Test.cancel("parallel tests took the freed descriptor number first; nothing to check this time")
+            }
+            for _ in 0..<3 { loop.execute {} }
+            var byte: UInt8 = 0
+            let n = recv(peer, &byte, 1, Int32(MSG_DONTWAIT))
+            #expect(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+                    "the stopped loop wrote into descriptor \(reused), now a socket")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Glibc
+import SystemPackage
+import Testing
+@testable import FastStreams
+
+extension FastStreamsTests {
+    /// A peer that resets (`abort()`) mid-read or mid-write: our reads, writes and drains fail
+    /// with `.connectionReset`, never hang, and never pass the reset off as a clean EOF.
+    @Suite struct PeerResetTests {
+        @Test(arguments: Caller.allCases)
+        func peerResetWhileWeRead(caller: Caller) async throws {
+            let gate = Gate()
+            defer { gate.open() }
+            try await withServer(handler: { connection in
+                try connection.writer.write("hello")
+                await gate.wait()
+                connection.abort()
+            }) { server in
+                try await withConnection(to: server) { connection in
+                    try await caller.run(connection) { () async throws in
+                        #expect(try await connection.reader.read(exactly: 5).string == "hello")
+                        async let read = thrownError { _ = try await connection.reader.read() }
+                        try await waitUntil("our read waits") { await connection.hasWaitingReader }
+                        gate.open()
+                        guard case .connectionReset(let errno)? = streamError(await read) else {
+                            Issue.record("expected connectionReset")
+                            return
+                        }
+                        #expect(errno == .connectionReset)
+                    }
+                }
+            }
+        }
+
+        @Test(arguments: Caller.allCases)
+        func peerResetWhileWeWrite(caller: Caller) async throws {
+            // The server reads one chunk and resets: our writes/drains must fail with a reset, and
+            // the reader must not report a clean EOF on a reset connection.
+            try await withServer(handler: { connection in
+                _ = try await connection.reader.read()
+                connection.abort()
+            }) { server in
+                try await withConnection(to: server) { connection in
+                    try await caller.run(connection) { () async throws in
+                        let piece = randomBytes(64 * 1024, seed: 13)
+                        var failure: (any Error)?
+                        for _ in 0..<10_000 {
+                            do {
+                                try connection.writer.write(piece)
+                            } catch {
+                                // An off-loop write only learns that output is over (.closed);
+                                // drain() reports why.
+                                failure = await thrownError { try await connection.writer.drain() }
+                                break
+                            }
+                            do {
+                                try await connection.writer.drain()
+                            } catch {
+                                failure = error
+                                break
+                            }
+                        }
+                        guard case .connectionReset(let errno)? = streamError(failure) else {
+                            Issue.record("expected connectionReset, got \(String(describing: failure))")
+                            return
+                        }
+                        #expect([Errno.connectionReset, .brokenPipe].contains(errno))
+                        // Later writes fail the same way; so does drain.
+                        #expect(throws: StreamError.self) { try connection.writer.write(piece) }
+                        await #expect(throws: StreamError.self) { try await connection.writer.drain() }
+                        let read = await thrownError("a read on a reset connection") {
+                            while try await connection.reader.read() != nil {}
+                        }
+                        guard case .connectionReset? = streamError(read) else {
+                            Issue.record("expected connectionReset from the reader, got \(String(describing: read))")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+
+        @Test func aResetNoticedBySendingStillFailsTheReader() async throws {
+            // The reset reaches us while we are not reading (our buffer is at its limit, so the
+            // socket is not watched for input) and a send is the first to see it. The kernel then
+            // reports the error once, to the send, and later reads return 0: the reader must still
+            // end with the reset, not with a clean EOF.
+            let gate = Gate()
+            defer { gate.open() }
+            let sent = randomBytes(64 * 1024, seed: 15)
+            var options = StreamOptions()
+            options.readBufferLimit = 4096
+            try await withServer(handler: { connection in
+                try connection.writer.write(sent)
+                try await connection.writer.drain()
+                await gate.wait()
+                connection.abort()
+            }) { server in
+                try await withConnection(to: server, options: options) { connection in
+                    try await withTaskExecutorPreference(connection.loop) { () async throws in
+                        try await waitUntil("our reader is full") { await connection.bufferedInboundBytes >= 4096 }
+                        gate.open()
+                        let fd = await connection.inspect { $0.fd }
+                        try await waitUntil("the reset arrived") { tcpState(fd) == 7 /* TCP_CLOSE */ }
+                        let write = await thrownError { try connection.writer.write("x") }
+                        guard case .connectionReset? = streamError(write) else {
+                            Issue.record("the send must see the reset, got \(String(describing: write))")
+                            return
+                        }
+                        var received: [UInt8] = []
+                        let read = await thrownError {
+                            while let chunk = try await connection.reader.read() { received.append(chunk) }
+                        }
+                        #expect(received == Array(sent[..<received.count]), "what did arrive is intact")
+                        guard case .connectionReset? = streamError(read) else {
+                            Issue.record("the reader must report the reset, got \(String(describing: read))")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Testing
+import FastStreams
+
+/// The root suite: every other suite is nested in it (as an extension), so the fd-leak check
+/// below wraps the whole run. Nested suites still run in parallel.
+@Suite(.noDescriptorLeaks, .timeLimit(.minutes(2)))
+struct FastStreamsTests {}
+
+/// Counts the open descriptors of the process before and after the suite and fails it if any
+/// are left over. `EventLoopGroup.shared` (epoll + eventfd per loop) and the Dispatch timer
+/// machinery that `Task.sleep` starts lazily are warmed up first: they live for the process.
+struct NoDescriptorLeaks: SuiteTrait, TestScoping {
+    func provideScope(for test: Test, testCase: Test.Case?,
+                      performing function: @Sendable () async throws -> Void) async throws {
+        _ = EventLoopGroup.shared.loops.count
+        // Dispatch keeps one timerfd per clock, created on first use.
+        try await Task.sleep(for: .milliseconds(1))
+        try await Task.sleep(until: .now + .milliseconds(1), clock: SuspendingClock())
+        try await Task.sleep(nanoseconds: 1_000_000)
+        let before = OpenDescriptors.snapshot()
+
+        try await function()
+
+        // Closes of connections dropped without close() run on their loop shortly after.
+        var after = OpenDescriptors.snapshot()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while after.count > before.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            after = OpenDescriptors.snapshot()
+        }
+        let leaked = after.filter { before[$0.key] != $0.value }.map { "\($0.key) -> \($0.value)" }.sorted()
+        #expect(after.count <= before.count, "descriptors leaked by the suite: \(leaked)")
+    }
+}
+
+extension Trait where Self == NoDescriptorLeaks {
+    /// Fails the suite if it leaves descriptors open.
+    static var noDescriptorLeaks: Self { Self() }
+}

@@ -1,0 +1,305 @@
+import Glibc
+import Testing
+@testable import FastStreams
+import FastStreamsTLS
+
+extension FastStreamsTests {
+    /// How TLS connections end: close_notify both ways (a clean nil from the reader), half-close,
+    /// truncation (a FIN without close_notify is `TLSError.unexpectedEOF`, a RST is
+    /// `connectionReset`), the shutdown timeout against a peer that never answers, and closing
+    /// while the peer still sends.
+    @Suite struct TLSShutdownTests {
+        /// A python3 TLS server on a port of its own (printed as `PORT n`): it completes one
+        /// handshake, then in mode `fin` sends argv[5] bytes (i % 251) and shuts the raw socket
+        /// down for writing (FIN, no close_notify); in mode `silent` it says nothing. Either way it
+        /// then sleeps with the socket open until killed.
+        static let pythonServer = #"""
+        import socket, ssl, sys, time
+        cert, key, version, mode = sys.argv[1:5]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        print("PORT", listener.getsockname()[1], flush=True)
+        raw, _ = listener.accept()
+        conn = ctx.wrap_socket(raw, server_side=True)
+        print("HANDSHAKE", conn.version(), flush=True)
+        if mode == "fin":
+            conn.sendall(bytes(i % 251 for i in range(int(sys.argv[5]))))
+            conn.shutdown(socket.SHUT_WR)  # SSLSocket.shutdown drops TLS: a bare FIN
+            print("FIN", flush=True)
+        time.sleep(60)
+        """#
+
+        /// Starts the python server; returns it and its port.
+        func startPythonServer(_ certificates: TLSCertificates, version: TLSVersionCase, mode: String,
+                               count: Int = 0) async throws -> (ChildProcess, port: Int) {
+            let child = try startPython(Self.pythonServer, [certificates.path("server.pem"), certificates.path("server.key"),
+                                                            version.pythonName, mode, String(count)])
+            guard let port = try await child.lineIfRunning(startingWith: "PORT ").flatMap({ Int($0) }) else {
+                Issue.record("the python server did not start: \(child.stderrTail)")
+                child.terminate()
+                throw TestFailure("python server")
+            }
+            return (child, port)
+        }
+
+        // MARK: close_notify
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func peerCloseEndsOurReaderCleanly(version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            try await withTLSServer(try certificates.server(version: version), handler: { connection in
+                try connection.writer.write("goodbye")
+                // Returning closes: close_notify, then the server waits for ours.
+            }) { server in
+                try await withTLSConnection(to: server, tls: try certificates.client(version: version)) { connection in
+                    #expect(try await connection.reader.read(exactly: 7).string == "goodbye")
+                    let end = try await connection.reader.read()
+                    #expect(end == nil, "close_notify is a clean end of input")
+                    #expect(connection.reader.atEOF)
+                    #expect(try await connection.reader.read() == nil, "and stays one")
+                }
+            }
+        }
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func ourCloseEndsThePeersReaderCleanly(version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            let payload = randomBytes(300_000, seed: 41)
+            let received = Mailbox<Result<Checksum, any Error>>()
+            try await withTLSServer(try certificates.server(version: version), handler: { connection in
+                do {
+                    received.send(.success(try await checksumToEOF(connection.reader)))
+                } catch {
+                    received.send(.failure(error))
+                }
+            }) { server in
+                let connection = try await connectTLS(to: server, tls: try certificates.client(version: version))
+                try connection.writer.write(payload)
+                // Everything queued is sent before close_notify; close returns once the peer's
+                // close_notify came back.
+                try await connection.close()
+                #expect(try await received.next(within: .seconds(30)).get() == Checksum.of(payload))
+            }
+        }
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func halfCloseThenTheReplyStillArrives(version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            let payload = randomBytes(200_000, seed: 42)
+            try await withTLSServer(try certificates.server(version: version), handler: { connection in
+                let sum = try await checksumToEOF(connection.reader)
+                try connection.writer.write("\(sum)\n")
+            }) { server in
+                try await withTLSConnection(to: server, tls: try certificates.client(version: version)) { connection in
+                    try connection.writer.write(payload)
+                    connection.writer.finish()  // close_notify; reading goes on
+                    #expect(throws: StreamError.self) { try connection.writer.write([1]) }
+                    let answer = try await connection.reader.readLine()
+                    #expect(answer == Checksum.of(payload).description)
+                    #expect(try await connection.reader.read() == nil)
+                }
+            }
+        }
+
+        // MARK: Truncation
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func peerAbortAfterTheHandshakeIsAReset(version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            let gate = Gate()
+            try await withTLSServer(try certificates.server(version: version), handler: { connection in
+                try connection.writer.write("partial")
+                try await connection.writer.drain()
+                await gate.wait()
+                connection.abort()
+            }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
+                try await withTLSConnection(to: server, tls: try certificates.client(version: version)) { connection in
+                    let partial = try await connection.reader.read(exactly: 7)
+                    #expect(partial.string == "partial")
+                    gate.open()
+                    let error = await thrownError("reading after the peer's RST") { _ = try await connection.reader.read() }
+                    guard case .connectionReset? = streamError(error) else { return }
+                    // Writes fail too.
+                    #expect(throws: (any Error).self) {
+                        try connection.writer.write([1])
+                    }
+                }
+            }
+        }
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func finWithoutCloseNotifyIsUnexpectedEOF(version: TLSVersionCase) async throws {
+            // Our own peer, shutting the raw socket down under its TLS session.
+            let certificates = try await TLSCertificates.shared()
+            let gate = Gate()
+            try await withServer(handler: { connection in
+                try await startTLS(connection, tls: try certificates.server(version: version), serverSide: true)
+                try connection.writer.write("all but the end")
+                try await connection.writer.drain()
+                // Handlers run on the connection's loop: the descriptor is safe to use here.
+                #expect(Glibc.shutdown(connection.stream.fd, Int32(SHUT_WR)) == 0)
+                await gate.wait()
+            }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
+                try await withTLSConnection(to: server, tls: try certificates.client(version: version)) { connection in
+                    // Bytes before the FIN are delivered; only the end is in doubt.
+                    let delivered = try await connection.reader.read(exactly: 15)
+                    #expect(delivered.string == "all but the end")
+                    let error = await thrownError("reading up to a FIN without close_notify") {
+                        _ = try await connection.reader.read()
+                    }
+                    guard case .unexpectedEOF? = tlsError(error) else { return }
+                    #expect(!connection.reader.atEOF, "a truncated stream is not a clean EOF")
+                    gate.open()
+                }
+            }
+        }
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func pythonPeerFinWithoutCloseNotifyIsUnexpectedEOF(version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            let count = 100_000
+            let (python, port) = try await startPythonServer(certificates, version: version, mode: "fin", count: count)
+            defer { python.terminate() }
+            let connection = try await openConnection(host: "127.0.0.1", port: port, tls: try certificates.client(version: version))
+            defer { connection.abort() }
+            #expect(connection.tls?.protocolVersion == version.protocolName)
+            let received = try await readBytes(connection.reader, count: count)
+            #expect(received == (0..<count).map { UInt8($0 % 251) })
+            let error = await thrownError("reading up to the python peer's bare FIN") { _ = try await connection.reader.read() }
+            guard case .unexpectedEOF? = tlsError(error) else {
+                Issue.record("python said: \(python.stdout) \(python.stderrTail)")
+                return
+            }
+        }
+
+        // MARK: Shutdown timeout
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func closeGivesUpAfterTheShutdownTimeout(version: TLSVersionCase) async throws {
+            // The peer completes the handshake, then never answers our close_notify.
+            let certificates = try await TLSCertificates.shared()
+            let (python, port) = try await startPythonServer(certificates, version: version, mode: "silent")
+            defer { python.terminate() }
+            let timeout = Duration.milliseconds(300)
+            let connection = try await openConnection(host: "127.0.0.1", port: port,
+                                                      tls: try certificates.client(version: version, shutdownTimeout: timeout))
+            _ = try await python.lineIfRunning(startingWith: "HANDSHAKE")
+            let started = ContinuousClock.now
+            let closed = try await withTimeout(.seconds(20)) {
+                try await connection.close()
+                return true
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(closed == true, "close() must not hang on a silent peer")
+            #expect(elapsed >= timeout - .milliseconds(50), "close() waited for the peer's close_notify: \(elapsed)")
+            #expect(throws: StreamError.self) { try connection.writer.write([1]) }
+            if closed == nil { connection.abort() }
+        }
+
+        @Test func cancellingCloseAbortsAndTheShutdownTimerStaysHarmless() async throws {
+            // close() waits for the peer's close_notify; cancelling it aborts the connection. The
+            // shutdown timer must not fire on a stream that is gone.
+            let certificates = try await TLSCertificates.shared()
+            let gate = Gate()
+            try await withTLSServer(try certificates.server(), handler: { connection in
+                await gate.wait()  // never answers close_notify
+            }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
+                var connection: Connection? = try await connectTLS(to: server,
+                                                                   tls: try certificates.client(shutdownTimeout: .seconds(4)))
+                let closing = Task { [connection] in try await connection!.close() }
+                try await waitUntil("close() waits for close_notify") {
+                    await connection!.inspect { $0.closeWaiters.count } == 1
+                }
+                closing.cancel()
+                let result = await closing.result
+                guard case .failure = result else {
+                    Issue.record("a cancelled close() throws")
+                    return
+                }
+                connection = nil
+                // Past the shutdown timeout (long enough that a loaded machine still cancels
+                // first): the process is still alive, the loop still works.
+                try await Task.sleep(for: .milliseconds(4500))
+                gate.open()
+                try await withTLSConnection(to: server, tls: try certificates.client()) { connection in
+                    try connection.writer.write("alive")
+                    connection.writer.finish()
+                }
+            }
+        }
+
+        @Test func closeThatFindsTheConnectionResetLeavesNoTimerBehind() async throws {
+            // Our reader is full, so the loop does not watch the socket and the peer's RST goes
+            // unnoticed until close() sends close_notify into it. The shutdown timer must not
+            // outlive the stream that this closes at once.
+            let certificates = try await TLSCertificates.shared()
+            try await withTLSServer(try certificates.server(), handler: { connection in
+                try connection.writer.write(randomBytes(64 * 1024, seed: 44))
+                try await connection.writer.drain()
+                try await Task.sleep(for: .milliseconds(100))
+                connection.abort()
+            }) { server in
+                var options = StreamOptions()
+                options.readBufferLimit = 16 * 1024
+                var connection: Connection? = try await connectTLS(
+                    to: server, tls: try certificates.client(shutdownTimeout: .milliseconds(100)), options: options)
+                try await waitUntil("our reader is full") { await connection!.bufferedInboundBytes >= 16 * 1024 }
+                try await waitUntil("the server reset the connection") { server.connectionCount == 0 }
+                try await Task.sleep(for: .milliseconds(50))
+                _ = try? await connection!.close()
+                connection = nil
+                // Past the shutdown timeout: a timer firing on the freed stream would crash here.
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+
+        // MARK: Closing while the peer sends
+
+        @Test(arguments: TLSVersionCase.allCases)
+        func closeWhileThePeerStillSends(version: TLSVersionCase) async throws {
+            // The server streams more than our read limit plus the socket buffers; we read none
+            // of it and close. Our close_notify reaches it, and the rest of its data must be
+            // read (and dropped) so that it can finish and answer: a clean end for both sides.
+            let certificates = try await TLSCertificates.shared()
+            let payload = randomBytes(16 * 1024 * 1024, seed: 43)
+            let serverResult = Mailbox<Result<Bool, any Error>>()
+            try await withTLSServer(try certificates.server(version: version), handler: { connection in
+                do {
+                    async let input = checksumToEOF(connection.reader)
+                    try connection.writer.write(payload)
+                    try await connection.writer.drain()
+                    _ = try await input
+                    serverResult.send(.success(true))
+                } catch {
+                    serverResult.send(.failure(error))
+                    throw error
+                }
+            }) { server in
+                var options = StreamOptions()
+                options.readBufferLimit = 64 * 1024
+                let connection = try await connectTLS(to: server, tls: try certificates.client(version: version, shutdownTimeout: .seconds(30)),
+                                                      options: options)
+                try await waitUntil("our reader is full") { await connection.bufferedInboundBytes >= 64 * 1024 }
+                let outcome = try await withTimeout(.seconds(60)) { () async -> String in
+                    do {
+                        try await connection.close()
+                        return "closed"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+                #expect(outcome == "closed", "close() with unread input and a peer still sending")
+                if outcome == nil { connection.abort() }
+                let result = try await serverResult.next(within: .seconds(30))
+                #expect(throws: Never.self, "the server wrote everything and saw our close_notify") { try result.get() }
+            }
+        }
+    }
+}
