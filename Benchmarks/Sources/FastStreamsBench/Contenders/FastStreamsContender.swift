@@ -8,8 +8,15 @@ import Synchronization
 struct FastStreamsContender: Contender {
     let id = "faststreams"
     let name = "FastStreams"
-    /// `StreamOptions` has no send-buffer setting and `Connection` exposes no descriptor.
-    let setsSendBuffer = false
+    /// Through `StreamOptions.sendBufferSize`.
+    let setsSendBuffer = true
+
+    /// SO_SNDBUF as the plan asks (0: the kernel's default).
+    private func options(_ setup: Setup) -> StreamOptions {
+        var options = StreamOptions()
+        if setup.sendBuffer > 0 { options.sendBufferSize = setup.sendBuffer }
+        return options
+    }
 
     func supports(_ transport: Transport) -> Bool { true }
 
@@ -17,17 +24,17 @@ struct FastStreamsContender: Contender {
     private func serve(_ group: EventLoopGroup, setup: Setup,
                        handler: @escaping @Sendable (Connection) async throws -> Void) async throws -> Server {
         if let tls = try FastStreamsTLSConfigs.server(setup) {
-            return try await startServer(host: "127.0.0.1", port: 0, tls: tls, group: group, handler: handler)
+            return try await startServer(host: "127.0.0.1", port: 0, tls: tls, options: options(setup), group: group, handler: handler)
         }
-        return try await startServer(host: "127.0.0.1", port: 0, group: group, handler: handler)
+        return try await startServer(host: "127.0.0.1", port: 0, options: options(setup), group: group, handler: handler)
     }
 
     /// `openConnection`, with the TLS variant (handshake done when it returns) for TLS transports.
     private func connect(port: Int, group: EventLoopGroup, setup: Setup) async throws -> Connection {
         if let tls = try FastStreamsTLSConfigs.client(setup) {
-            return try await openConnection(host: "127.0.0.1", port: port, tls: tls, group: group)
+            return try await openConnection(host: "127.0.0.1", port: port, tls: tls, options: options(setup), group: group)
         }
-        return try await openConnection(host: "127.0.0.1", port: port, group: group)
+        return try await openConnection(host: "127.0.0.1", port: port, options: options(setup), group: group)
     }
 
     /// Groups for a layout: (server side, client side). The groups live for the whole process, as
