@@ -86,8 +86,8 @@ final class Listener: Selectable, @unchecked Sendable {
         backoff = loop.schedule(after: Self.fdExhaustionBackoff) { [self] in resumeAccepting() }
     }
 
-    /// Watches the listener again (after the back-off, or early when a connection closes).
-    func resumeAccepting() {
+    /// Watches the listener again after the back-off.
+    private func resumeAccepting() {
         guard paused, fd >= 0 else { return }
         paused = false
         backoff?.cancel()

@@ -14,7 +14,7 @@ extension SocketStream {
             return
         }
         for _ in 0..<Self.readsPerEvent {
-            guard inboundBytes < max(readLimit, readTarget) else { break }
+            guard inputHasRoom else { break }
             prepareReadStorage()
             let space = readStorage.size - readStorageUsed
             let result: IOResult

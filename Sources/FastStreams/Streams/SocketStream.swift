@@ -97,7 +97,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// True while the stream wants bytes from the socket (not ended, failed, or over the limit).
     package var wantsRead: Bool {
         !readEOF && readFailure == nil && (!closeWhenFlushed || transform != nil)
-            && (inboundBytes < max(readLimit, readTarget) || transform?.readsPastLimit == true)
+            && (inputHasRoom || transform?.readsPastLimit == true)
     }
 
     /// Brings the epoll registration in line with what the stream waits for. With nothing to wait

@@ -7,10 +7,6 @@ extension Writer {
         guard stream.loop.inEventLoop else {
             return try stream.writeFromOtherThread(data.withUnsafeBytes { Chunk(copying: $0) })
         }
-        var failure: (any Error)?
-        data.withUnsafeBytes { raw in
-            do { try stream.write(raw, owner: nil) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        try data.withUnsafeBytes { try stream.write($0, owner: nil) }
     }
 }

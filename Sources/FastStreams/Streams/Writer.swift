@@ -26,7 +26,12 @@ public struct Writer: Sendable {
 
     /// Queues `bytes` (copied only if the kernel does not take them at once).
     public func write(_ bytes: [UInt8]) throws {
-        try write(contiguous: bytes)
+        let stream = stream
+        if stream.loop.inEventLoop {
+            try bytes.withUnsafeBytes { try stream.write($0, owner: nil) }
+        } else {
+            try stream.writeFromOtherThread(bytes.withUnsafeBytes { Chunk(copying: $0) })
+        }
     }
 
     /// Queues the UTF-8 bytes of `string`.
@@ -34,11 +39,7 @@ public struct Writer: Sendable {
         var string = string
         let stream = stream
         if stream.loop.inEventLoop {
-            var failure: (any Error)?
-            string.withUTF8 { utf8 in
-                do { try stream.write(UnsafeRawBufferPointer(utf8), owner: nil) } catch { failure = error }
-            }
-            if let failure { throw failure }
+            try string.withUTF8 { try stream.write(UnsafeRawBufferPointer($0), owner: nil) }
         } else {
             try stream.writeFromOtherThread(Chunk(string))
         }
@@ -53,19 +54,6 @@ public struct Writer: Sendable {
             } else {
                 try stream.writeFromOtherThread(Chunk(copying: bytes))
             }
-        }
-    }
-
-    func write(contiguous bytes: [UInt8]) throws {
-        let stream = stream
-        if stream.loop.inEventLoop {
-            var failure: (any Error)?
-            bytes.withUnsafeBytes { raw in
-                do { try stream.write(raw, owner: nil) } catch { failure = error }
-            }
-            if let failure { throw failure }
-        } else {
-            try stream.writeFromOtherThread(bytes.withUnsafeBytes { Chunk(copying: $0) })
         }
     }
 
