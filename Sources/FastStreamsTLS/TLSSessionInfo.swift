@@ -55,25 +55,38 @@ public struct KernelTLSStatus: Sendable, Hashable {
 }
 
 /// A certificate presented by the peer.
+///
+/// It shares OpenSSL's parsed certificate (which the session keeps anyway) and produces its DER
+/// and names when asked, so an idle connection pays nothing for it.
 public struct PeerCertificate: Sendable, Hashable {
-    /// The certificate in DER.
-    public let der: [UInt8]
-    /// The subject, RFC 2253 style (`CN=example.com,O=Example`).
-    public let subject: String
-    /// The issuer, RFC 2253 style.
-    public let issuer: String
+    private let certificate: X509Reference
 
-    init(_ certificate: OpaquePointer) {
+    /// The certificate in DER.
+    public var der: [UInt8] {
         var pointer: UnsafeMutablePointer<UInt8>?
-        let length = i2d_X509(certificate, &pointer)
-        if length > 0, let pointer {
-            der = Array(UnsafeBufferPointer(start: pointer, count: Int(length)))
-            CRYPTO_free(pointer, #file, #line)
-        } else {
-            der = []
-        }
-        subject = Self.text(X509_get_subject_name(certificate))
-        issuer = Self.text(X509_get_issuer_name(certificate))
+        let length = i2d_X509(certificate.pointer, &pointer)
+        guard length > 0, let pointer else { return [] }
+        defer { CRYPTO_free(pointer, #file, #line) }
+        return Array(UnsafeBufferPointer(start: pointer, count: Int(length)))
+    }
+
+    /// The subject, RFC 2253 style (`CN=example.com,O=Example`).
+    public var subject: String { Self.text(X509_get_subject_name(certificate.pointer)) }
+
+    /// The issuer, RFC 2253 style.
+    public var issuer: String { Self.text(X509_get_issuer_name(certificate.pointer)) }
+
+    /// Takes a reference to `certificate` (the caller keeps its own).
+    init(_ certificate: OpaquePointer) {
+        self.certificate = X509Reference(certificate)
+    }
+
+    public static func == (lhs: PeerCertificate, rhs: PeerCertificate) -> Bool {
+        lhs.certificate === rhs.certificate || X509_cmp(lhs.certificate.pointer, rhs.certificate.pointer) == 0
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(der)
     }
 
     private static func text(_ name: OpaquePointer?) -> String {
@@ -85,4 +98,19 @@ public struct PeerCertificate: Sendable, Hashable {
         guard length > 0, let data else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
     }
+}
+
+/// Owns one reference to an OpenSSL `X509`.
+private final class X509Reference: @unchecked Sendable {
+    // Safety: the certificate is immutable once parsed, and OpenSSL's X509 functions used here
+    // (i2d_X509, X509_get_*_name, X509_NAME_print_ex, X509_cmp) only read it; OpenSSL guards the
+    // lazily cached extension data with its own lock.
+    let pointer: OpaquePointer
+
+    init(_ pointer: OpaquePointer) {
+        X509_up_ref(pointer)
+        self.pointer = pointer
+    }
+
+    deinit { X509_free(pointer) }
 }

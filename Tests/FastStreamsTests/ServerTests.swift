@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 @testable import FastStreams
 
@@ -100,6 +101,31 @@ extension FastStreamsTests {
             #expect(try await readToEOF(connection.reader) == payload)
             await closed
             try await connection.close()
+        }
+
+        @Test func shuttingTheGroupDownUnderARunningServerEndsIt() async throws {
+            // The wrong order (group first, server second) must still end: the listeners close,
+            // handlers see their connections fail, and `wait()` returns.
+            let group = try EventLoopGroup(loopCount: 1)
+            let server = try await startServer(host: "127.0.0.1", port: 0, group: group, handler: echoHandler)
+            let connection = try await connect(to: server)
+            defer { connection.abort() }
+            try connection.writer.write("ping")
+            #expect(try await connection.reader.read(exactly: 4).string == "ping")
+            try await waitUntil("the handler runs") { server.connectionCount == 1 }
+            group.shutdown()
+            // `wait()` ignores cancellation, so it runs apart: a hang fails the test, not the suite.
+            let ended = Atomic<Bool>(false)
+            Task {
+                await server.wait()
+                ended.store(true, ordering: .relaxed)
+            }
+            try await waitUntil("Server.wait() returns once its loops are gone", timeout: .seconds(10)) {
+                ended.load(ordering: .relaxed)
+            }
+            #expect(server.connectionCount == 0)
+            let read = await thrownError { while try await connection.reader.read() != nil {} }
+            #expect(read == nil || streamError(read) != nil, "our side sees EOF or a reset, got \(String(describing: read))")
         }
 
         @Test func abortResetsEveryConnection() async throws {

@@ -26,9 +26,9 @@ static inline uint64_t fs_op_no_compression(void) { return SSL_OP_NO_COMPRESSION
 static inline uint64_t fs_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t fs_op_no_ticket(void) { return SSL_OP_NO_TICKET; }
 static inline long fs_mode_partial_write(void) { return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
-static inline long fs_mode_release_buffers(void) { return SSL_MODE_RELEASE_BUFFERS; }
 static inline long fs_sess_cache_client(void) { return SSL_SESS_CACHE_CLIENT; }
 static inline long fs_sess_cache_server(void) { return SSL_SESS_CACHE_SERVER; }
+static inline long fs_sess_cache_off(void) { return SSL_SESS_CACHE_OFF; }
 static inline unsigned long fs_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
 static inline int fs_err_get_reason(unsigned long e) { return ERR_GET_REASON(e); }
 static inline int fs_err_get_lib(unsigned long e) { return ERR_GET_LIB(e); }

@@ -31,14 +31,17 @@ public final class EventLoop: @unchecked Sendable {
     private let isShutDown = Atomic<Bool>(false)
     private var thread: OSThread?
 
-    // loop-confined
-    private var localJobs = Deque<Job>()
-    private var handlers: [Selectable?] = []
-    private var timers = Heap<TimerEntry>()
-    private var timerSequence: UInt64 = 0
-    private var stopping = false
+    // loop-confined: touched only on the loop's thread, so the runtime's exclusivity checks
+    // (a begin/end access per use, in the loop's hottest code) can only ever pass.
+    @exclusivity(unchecked) private var localJobs = Deque<Job>()
+    @exclusivity(unchecked) private var handlers: [Selectable?] = []
+    @exclusivity(unchecked) private var timers = Heap<TimerEntry>()
+    @exclusivity(unchecked) private var timerSequence: UInt64 = 0
+    @exclusivity(unchecked) private var stopping = false
+    /// Per-loop objects of upper layers (TLS keeps its idle-buffer sweeper here), by type.
+    @exclusivity(unchecked) private var locals: [ObjectIdentifier: AnyObject] = [:]
     /// Free read blocks for this loop's streams (loop-confined).
-    let readBlocks = ReadBlockPool()
+    package let readBlocks = ReadBlockPool()
     /// A scratch iovec array for `writev` batches (loop-confined).
     let iovecs: UnsafeMutablePointer<iovec>
     static let maxIOVecs = 1024  // IOV_MAX on Linux
@@ -110,6 +113,16 @@ public final class EventLoop: @unchecked Sendable {
         assert(inEventLoop)
         _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0)
         if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+    }
+
+    /// This loop's instance of `T`, made by `make` on first use (loop only). Lets a layer above
+    /// keep per-loop state without the loop knowing about it; it lives as long as the loop.
+    package func local<T: AnyObject>(_ type: T.Type, make: () -> T) -> T {
+        assert(inEventLoop)
+        if let existing = locals[ObjectIdentifier(type)] { return unsafeDowncast(existing, to: T.self) }
+        let made = make()
+        locals[ObjectIdentifier(type)] = made
+        return made
     }
 
     /// Runs `action` on the loop after `duration` unless the returned timer is cancelled first.

@@ -17,6 +17,8 @@ final class Listener: Selectable, @unchecked Sendable {
     let address: SocketAddress
     private var fd: Int32
     private let onAccept: @Sendable (Int32) -> Void
+    /// Called when the loop shuts down under a running server (the group was shut down first).
+    private let onLoopClosing: @Sendable () -> Void
     private let logger: Logger
     private var backoff: LoopTimer?
     private var paused = false
@@ -25,7 +27,8 @@ final class Listener: Selectable, @unchecked Sendable {
 
     /// Creates, binds and listens (on any thread: no loop state is touched until `start()`).
     init(address: SocketAddress, loop: EventLoop, backlog: Int32, reuseAddress: Bool, reusePort: Bool,
-         logger: Logger, onAccept: @escaping @Sendable (Int32) -> Void) throws(StreamError) {
+         logger: Logger, onLoopClosing: @escaping @Sendable () -> Void,
+         onAccept: @escaping @Sendable (Int32) -> Void) throws(StreamError) {
         let fd: Int32
         do { fd = try Syscall.socket(address.posixFamily, Int32(SOCK_STREAM.rawValue)) } catch {
             throw .system(operation: "socket", errno: error)
@@ -50,6 +53,7 @@ final class Listener: Selectable, @unchecked Sendable {
         self.address = Syscall.localAddress(fd) ?? address
         self.logger = logger
         self.onAccept = onAccept
+        self.onLoopClosing = onLoopClosing
     }
 
     func start() throws(StreamError) {
@@ -121,5 +125,8 @@ final class Listener: Selectable, @unchecked Sendable {
         }
     }
 
-    func loopIsClosing() { close() }
+    func loopIsClosing() {
+        close()
+        onLoopClosing()
+    }
 }

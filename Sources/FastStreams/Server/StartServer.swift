@@ -76,7 +76,8 @@ private func bind(
             }
             for loop in reusePort ? group.loops : [group.next()] {
                 let listener = try Listener(address: address, loop: loop, backlog: backlog, reuseAddress: reuseAddress,
-                                            reusePort: reusePort, logger: logger) { fd in
+                                            reusePort: reusePort, logger: logger,
+                                            onLoopClosing: { core.stopAccepting() }) { fd in
                     accept(fd, on: loop, reusePort: reusePort, group: group, options: options, prepare: prepare, core: core)
                 }
                 listeners.append(listener)

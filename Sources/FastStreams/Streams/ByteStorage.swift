@@ -4,19 +4,19 @@
 /// ranges of it; the reader reuses the block once it is again uniquely referenced, so steady-state
 /// reads allocate nothing.
 @usableFromInline
-final class ByteStorage: ManagedBuffer<Int, UInt8> {
+package final class ByteStorage: ManagedBuffer<Int, UInt8> {
 
-    static func allocate(capacity: Int) -> ByteStorage {
+    package static func allocate(capacity: Int) -> ByteStorage {
         let buffer = ByteStorage.create(minimumCapacity: capacity) { _ in capacity }
         return unsafeDowncast(buffer, to: ByteStorage.self)
     }
 
     @inline(__always)
-    var size: Int { header }
+    package var size: Int { header }
 
     @inline(__always)
     @usableFromInline
-    var base: UnsafeMutableRawPointer {
+    package var base: UnsafeMutableRawPointer {
         withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
     }
 }

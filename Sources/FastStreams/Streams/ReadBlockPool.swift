@@ -1,20 +1,21 @@
 /// Read blocks free for any stream of one loop. A stream hands its block back as soon as the
 /// reader has taken everything, so an idle connection holds no buffer, and takes one from here on
 /// its next read: a block whose chunks are all gone is reused, so steady-state reads allocate
-/// nothing. Loop-confined (owned by the `EventLoop`).
-final class ReadBlockPool {
+/// nothing. TLS takes its ciphertext buffers from here the same way. Loop-confined (owned by the
+/// `EventLoop`).
+package final class ReadBlockPool {
     private var blocks: [ByteStorage] = []
     static let capacity = 64
     /// How many blocks `take` examines (the newest first) before giving up.
     static let scanLimit = 8
 
     /// Keeps `block` for reuse (dropped when the pool is full).
-    func put(_ block: ByteStorage) {
+    package func put(_ block: ByteStorage) {
         if blocks.count < Self.capacity { blocks.append(block) }
     }
 
     /// A block of at least `size` bytes that no chunk references any more, if one is here.
-    func take(minimumSize size: Int) -> ByteStorage? {
+    package func take(minimumSize size: Int) -> ByteStorage? {
         var index = blocks.count - 1
         while index >= max(0, blocks.count - Self.scanLimit) {
             if blocks[index].size >= size, isKnownUniquelyReferenced(&blocks[index]) {

@@ -68,6 +68,8 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     let bufferedBytesSnapshot = Atomic<Int>(0)
     package let eofSnapshot = Atomic<Bool>(false)
     let outputClosedSnapshot = Atomic<Bool>(false)
+    /// Why output failed, for writes from other threads (set once, before `outputClosedSnapshot`).
+    let outputFailureSnapshot = Mutex<(any Error)?>(nil)
     /// Bytes written from other threads and not yet handed to the loop.
     let offLoopBytes = Atomic<Int>(0)
 
@@ -209,7 +211,10 @@ package final class SocketStream: Selectable, @unchecked Sendable {
 
     /// The output side is dead: drop the queue, wake the drainer; close if a close was waiting.
     package func failOutput(_ error: any Error) {
-        if writeFailure == nil { writeFailure = error }
+        if writeFailure == nil {
+            writeFailure = error
+            outputFailureSnapshot.withLock { $0 = error }
+        }
         discardOutbound()
         outputClosedSnapshot.store(true, ordering: .relaxed)
         resumeDrainer()

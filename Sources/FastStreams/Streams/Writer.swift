@@ -127,7 +127,9 @@ public struct Writer: Sendable {
 extension SocketStream {
     /// A write from a thread other than the loop's: counted now, performed in order on the loop.
     func writeFromOtherThread(_ chunk: Chunk) throws {
-        if outputClosedSnapshot.load(ordering: .relaxed) { throw StreamError.closed }
+        if outputClosedSnapshot.load(ordering: .relaxed) {
+            throw outputFailureSnapshot.withLock { $0 } ?? StreamError.closed
+        }
         offLoopBytes.add(chunk.count, ordering: .relaxed)
         loop.execute { [self] in
             // Uncount only once `write` has published the queued tail in the snapshot: uncounting

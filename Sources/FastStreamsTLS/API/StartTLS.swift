@@ -75,9 +75,9 @@ func install(on stream: SocketStream, tls: TLSConfiguration, serverSide: Bool,
         Logger(label: "FastStreams.TLS").debug("kernel TLS not used: \(lower != nil ? "nested session" : "bytes already buffered")")
     }
     let engine = try TLSEngine(configuration: tls, serverSide: serverSide, serverName: serverName, port: port,
-                               socket: kernel ? stream.fd : nil)
+                               socket: kernel ? stream.fd : nil, loop: stream.loop)
     let total = buffered.reduce(0) { $0 + $1.count }
-    guard total <= TLSEngine.inputCapacity else {
+    guard total <= TLSEngine.pipeCapacity else {
         throw TLSError.handshakeFailed(reason: "\(total) bytes arrived before the TLS handshake", code: 0)
     }
     for chunk in stream.takeAllInbound() {

@@ -56,7 +56,7 @@ public final class TLSConfiguration: @unchecked Sendable {
             var options = fs_op_no_compression() | fs_op_no_renegotiation()
             if kernelTLS { options |= fs_op_enable_ktls() }
             SSL_CTX_set_options(context, options)
-            _ = fs_ssl_ctx_set_mode(context, fs_mode_partial_write() | fs_mode_release_buffers())
+            _ = fs_ssl_ctx_set_mode(context, fs_mode_partial_write())
             if let cipherList, SSL_CTX_set_cipher_list(context, cipherList) != 1 {
                 throw OpenSSLErrors.configuration("cipher list \(cipherList)")
             }
@@ -143,7 +143,8 @@ public final class TLSConfiguration: @unchecked Sendable {
     ///   - clientAuthentication: ask for client certificates (mutual TLS).
     ///   - alpn: protocols the server accepts, in its preference order; a client offering none of
     ///     them fails the handshake (RFC 7301).
-    ///   - sessionTickets: issue session tickets so clients can resume.
+    ///   - sessionTickets: let clients resume sessions (tickets; for TLS 1.2 also session IDs).
+    ///     With `false` the server keeps no session state at all.
     ///   - Other parameters as in ``client(trustRoots:verification:certificateChain:privateKey:minimumVersion:maximumVersion:cipherList:cipherSuites:alpn:sessionResumption:kernelTLS:handshakeTimeout:shutdownTimeout:)``.
     public static func server(
         certificateChain: CertificateSource,
@@ -180,8 +181,11 @@ public final class TLSConfiguration: @unchecked Sendable {
             if sessionTickets {
                 _ = fs_ssl_ctx_set_session_cache_mode(context, fs_sess_cache_server())
             } else {
+                // No resumption at all: no tickets, and no session-ID cache (OpenSSL's default
+                // server cache would keep every session for five minutes).
                 SSL_CTX_set_options(context, fs_op_no_ticket())
                 SSL_CTX_set_num_tickets(context, 0)
+                _ = fs_ssl_ctx_set_session_cache_mode(context, fs_sess_cache_off())
             }
             guard !alpn.isEmpty else { return nil }
             let wire = try ALPN.wire(alpn)

@@ -6,6 +6,11 @@ import SystemPackage
 /// One OpenSSL session (`SSL*`) plus, on the userspace path, the pipe buffers its BIO reads
 /// ciphertext from and writes ciphertext to. With kernel TLS the BIO is the socket itself and
 /// there is no pipe. Loop-confined: owned by one ``TLSTransform``.
+///
+/// Memory: the pipe's two buffers are blocks of the loop's pool, taken when ciphertext arrives or
+/// is about to be produced and given back as soon as they are empty (`finishBurst`); OpenSSL's
+/// own record buffers are freed by the loop's ``IdleBufferSweeper`` once the session is quiet.
+/// So an idle session holds neither.
 final class TLSEngine {
     /// The outcome of one OpenSSL call.
     enum Status {
@@ -17,14 +22,26 @@ final class TLSEngine {
         case failed(any Error)
     }
 
-    static let inputCapacity = 64 * 1024
-    static let outputCapacity = 66 * 1024
+    /// Each pipe buffer: a 64 KiB socket read, or 64 KiB of plaintext as ciphertext (records
+    /// carry under 64 bytes of overhead per 16 KiB).
+    static let pipeCapacity = 66 * 1024
 
     let ssl: OpaquePointer
     let configuration: TLSConfiguration
     let isServer: Bool
     /// Where the userspace path's ciphertext waits; nil with a socket BIO (kernel TLS).
     let pipe: UnsafeMutablePointer<fs_tls_pipe>?
+    /// Where the pipe's buffers come from and return to (the loop's block pool).
+    private let blocks: ReadBlockPool
+    private var inputBlock: ByteStorage?
+    private var outputBlock: ByteStorage?
+    /// The loop's sweeper (which the loop owns: unowned breaks the cycle through its list), and
+    /// this engine's place on that list (-1: not on it).
+    private unowned let sweeper: IdleBufferSweeper
+    var sweepGeneration: UInt64 = 0
+    var sweepIndex = -1
+    /// The stream closed: the sweeper drops the engine at its next pass, whatever it holds.
+    var isRetired = false
     /// The kernel encrypts what we send (set after the handshake): files go out with SSL_sendfile.
     var kernelSend = false
     private let sessionKey: String?
@@ -32,7 +49,10 @@ final class TLSEngine {
     /// - Parameters:
     ///   - socket: give the descriptor to let OpenSSL do the socket I/O (needed for kernel TLS);
     ///     nil for the userspace pipe.
-    init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: Int32?) throws {
+    ///   - loop: the stream's loop (its block pool holds the pipe's buffers; its sweeper frees
+    ///     OpenSSL's). Call on that loop.
+    init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: Int32?,
+         loop: EventLoop) throws {
         guard serverSide == configuration.isServer else {
             throw TLSError.invalidConfiguration(serverSide ? "a client configuration cannot serve" : "a server configuration cannot connect")
         }
@@ -41,15 +61,15 @@ final class TLSEngine {
         self.ssl = ssl
         self.configuration = configuration
         self.isServer = serverSide
+        self.blocks = loop.readBlocks
+        self.sweeper = IdleBufferSweeper.of(loop)
         if let socket {
             pipe = nil
             SSL_set_fd(ssl, socket)
         } else {
             let pipe = UnsafeMutablePointer<fs_tls_pipe>.allocate(capacity: 1)
-            pipe.initialize(to: fs_tls_pipe(
-                in: .allocate(capacity: Self.inputCapacity), in_cap: Self.inputCapacity, in_start: 0, in_end: 0,
-                out: .allocate(capacity: Self.outputCapacity), out_cap: Self.outputCapacity, out_start: 0, out_end: 0,
-                in_eof: 0))
+            pipe.initialize(to: fs_tls_pipe(in: nil, in_cap: 0, in_start: 0, in_end: 0,
+                                            out: nil, out_cap: 0, out_start: 0, out_end: 0, in_eof: 0))
             self.pipe = pipe
             let bio = fs_pipe_bio_new(pipe)
             SSL_set_bio(ssl, bio, bio)  // one BIO both ways: SSL takes its single reference
@@ -86,11 +106,7 @@ final class TLSEngine {
 
     deinit {
         SSL_free(ssl)
-        if let pipe {
-            pipe.pointee.in.deallocate()
-            pipe.pointee.out.deallocate()
-            pipe.deallocate()
-        }
+        pipe?.deallocate()  // its buffers belong to `inputBlock` and `outputBlock`
     }
 
     /// Called by OpenSSL (client side) with a new session to remember; takes its reference.
@@ -103,12 +119,14 @@ final class TLSEngine {
     // MARK: Calls
 
     func handshake() -> Status {
+        attachOutput()
         ERR_clear_error()
         let r = SSL_do_handshake(ssl)
         return r == 1 ? .done(0) : status(r, handshaking: true)
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Status {
+        attachOutput()  // a read may answer: alerts, key updates, TLS 1.3 tickets
         ERR_clear_error()
         var n = 0
         let r = SSL_read_ex(ssl, buffer.baseAddress, buffer.count, &n)
@@ -116,6 +134,7 @@ final class TLSEngine {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) -> Status {
+        attachOutput()
         ERR_clear_error()
         var n = 0
         let r = SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &n)
@@ -133,6 +152,7 @@ final class TLSEngine {
 
     /// Sends close_notify; `.closed` when the peer's has been received too.
     func shutdown() -> Status {
+        attachOutput()
         ERR_clear_error()
         let r = SSL_shutdown(ssl)
         if r == 1 { return .closed }
@@ -169,8 +189,56 @@ final class TLSEngine {
 
     // MARK: Pipe
 
+    /// Gives the pipe an input buffer if it has none.
+    private func attachInput() {
+        guard let p = pipe, p.pointee.in == nil else { return }
+        let block = blocks.take(minimumSize: Self.pipeCapacity) ?? ByteStorage.allocate(capacity: Self.pipeCapacity)
+        inputBlock = block
+        p.pointee.in = block.base.assumingMemoryBound(to: UInt8.self)
+        p.pointee.in_cap = block.size
+    }
+
+    /// Gives the pipe an output buffer if it has none.
+    private func attachOutput() {
+        guard let p = pipe, p.pointee.out == nil else { return }
+        let block = blocks.take(minimumSize: Self.pipeCapacity) ?? ByteStorage.allocate(capacity: Self.pipeCapacity)
+        outputBlock = block
+        p.pointee.out = block.base.assumingMemoryBound(to: UInt8.self)
+        p.pointee.out_cap = block.size
+    }
+
+    /// Call once a burst of work is done: hands empty pipe buffers back to the pool, and tells the
+    /// sweeper the session is active.
+    func finishBurst() {
+        sweeper.touch(self)
+        guard let p = pipe else { return }
+        if let block = inputBlock, p.pointee.in_end == p.pointee.in_start {
+            p.pointee.in = nil
+            p.pointee.in_cap = 0
+            p.pointee.in_start = 0
+            p.pointee.in_end = 0
+            inputBlock = nil
+            blocks.put(block)
+        }
+        if let block = outputBlock, p.pointee.out_end == p.pointee.out_start {
+            p.pointee.out = nil
+            p.pointee.out_cap = 0
+            p.pointee.out_start = 0
+            p.pointee.out_end = 0
+            outputBlock = nil
+            blocks.put(block)
+        }
+    }
+
+    /// True while the pipe holds a buffer of the pool (an idle session holds none).
+    var holdsPipeBuffers: Bool { inputBlock != nil || outputBlock != nil }
+
+    /// Frees OpenSSL's read and write record buffers; false if they hold data (then they stay).
+    func freeRecordBuffers() -> Bool { SSL_free_buffers(ssl) == 1 }
+
     /// Free space at the end of the input pipe (compacting it first); 0 when full.
     func inputSpace() -> UnsafeMutableRawBufferPointer {
+        attachInput()
         let p = pipe!
         if p.pointee.in_start > 0 && p.pointee.in_end == p.pointee.in_cap {
             let pending = p.pointee.in_end - p.pointee.in_start
@@ -200,7 +268,7 @@ final class TLSEngine {
 
     /// Ciphertext waiting to be sent.
     var pendingOutput: UnsafeRawBufferPointer {
-        guard let p = pipe else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        guard let p = pipe, p.pointee.out != nil else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: p.pointee.out + p.pointee.out_start, count: p.pointee.out_end - p.pointee.out_start)
     }
 
@@ -215,7 +283,8 @@ final class TLSEngine {
     /// 16 KiB each plus under 64 bytes of header, nonce, tag and padding).
     var plaintextBudget: Int {
         guard let p = pipe else { return .max }
-        let free = p.pointee.out_cap - (p.pointee.out_end - p.pointee.out_start)
+        let capacity = p.pointee.out == nil ? Self.pipeCapacity : p.pointee.out_cap
+        let free = capacity - (p.pointee.out_end - p.pointee.out_start)
         let budget = free - (free / 16384 + 1) * 64
         return max(0, budget)
     }

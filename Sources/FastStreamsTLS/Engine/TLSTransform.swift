@@ -31,7 +31,8 @@ final class TLSTransform: StreamTransform {
     private var timer: LoopTimer?
     private var sentCloseNotify = false
     private var fileBuffer: UnsafeMutableRawBufferPointer?
-    private let logger = Logger(label: "FastStreams.TLS")
+    /// One for every session (a logger per connection would cost memory on every idle one).
+    private static let logger = Logger(label: "FastStreams.TLS")
 
     init(engine: TLSEngine, lower: TLSTransform?) {
         self.engine = engine
@@ -49,7 +50,15 @@ final class TLSTransform: StreamTransform {
             failHandshake(stream, TLSError.handshakeTimedOut)
         }
         process(stream)
+        finishBurst()
         stream.updateInterest()
+    }
+
+    /// Called when each entry point is done: empty ciphertext buffers (this session's and the
+    /// lower one's) go back to the loop's pool, and the sweeper learns the session is active.
+    private func finishBurst() {
+        engine.finishBurst()
+        lower?.finishBurst()
     }
 
     /// Resumes `waiter` once the handshake has completed or failed (at once if it already has).
@@ -105,6 +114,7 @@ final class TLSTransform: StreamTransform {
     /// The stream closed under us (`close` or `abort` mid-handshake, a failure): the handshake
     /// waiter must not wait for the timeout, and no timer may fire on a stream that is gone.
     func streamClosed(_ stream: SocketStream) {
+        engine.isRetired = true
         failHandshake(stream, stream.readFailure ?? stream.writeFailure ?? StreamError.closed)
         timer?.cancel()
         timer = nil
@@ -120,6 +130,7 @@ final class TLSTransform: StreamTransform {
             process(stream)
             if !more || stream.isClosed { break }
         }
+        finishBurst()
         // Nested: what the lower session already read from the socket gets no readiness event of
         // its own. Stopped by the per-event cap with input left below, go on after other events.
         if more, lower?.hasBufferedInput == true, !stream.isClosed {
@@ -135,6 +146,7 @@ final class TLSTransform: StreamTransform {
             readSocket(stream)  // records wait in the lower session, not in the socket
         } else if engine.hasBufferedInput {
             process(stream)
+            finishBurst()
         }
     }
 
@@ -174,6 +186,12 @@ final class TLSTransform: StreamTransform {
                 return false
             }
             if n == 0 {
+                // As for plain TCP: once a send has taken the kernel's one reset report, reads
+                // return 0. That 0 is the reset, not a FIN (which OpenSSL would call truncation).
+                if let failure = stream.writeFailure, case StreamError.connectionReset = failure {
+                    stream.fail(failure)
+                    return false
+                }
                 engine.inputEnded()
                 return false
             }
@@ -271,6 +289,7 @@ final class TLSTransform: StreamTransform {
             sendCiphertext(stream)
             if n == 0 || stream.writeBlocked || stream.writeFailure != nil { break }
         }
+        finishBurst()
         return taken
     }
 
@@ -290,6 +309,7 @@ final class TLSTransform: StreamTransform {
             sendCiphertext(stream)
             if taken == 0 { break }
         }
+        finishBurst()
     }
 
     /// Encrypts as much of `bytes` as the output pipe has room for. Returns how many were taken.
@@ -394,6 +414,7 @@ final class TLSTransform: StreamTransform {
 
     func finishOutput(_ stream: SocketStream) {
         sendCloseNotify(stream)
+        finishBurst()
         stream.updateInterest()  // close_notify itself may wait for EPOLLOUT
     }
 
@@ -407,7 +428,7 @@ final class TLSTransform: StreamTransform {
             // The timer first: if sending close_notify fails, the stream closes at once and
             // `streamClosed` cancels it (a timer scheduled after that would outlive the stream).
             timer = stream.loop.schedule(after: engine.configuration.shutdownTimeout) { [unowned stream, self] in
-                logger.debug("no close_notify from the peer within the shutdown timeout; closing")
+                Self.logger.debug("no close_notify from the peer within the shutdown timeout; closing")
                 finishClose(stream, force: true)
             }
             sendCloseNotify(stream)
@@ -421,7 +442,7 @@ final class TLSTransform: StreamTransform {
     private func sendCloseNotify(_ stream: SocketStream) {
         guard !sentCloseNotify else { return }
         sentCloseNotify = true
-        if case .failed(let error) = engine.shutdown() { logger.debug("close_notify: \(error)") }
+        if case .failed(let error) = engine.shutdown() { Self.logger.debug("close_notify: \(error)") }
         sendCiphertext(stream)
     }
 

@@ -132,6 +132,42 @@ extension FastStreamsTests {
             }
         }
 
+        @Test func aResetNoticedBySendingIsAResetForTheReaderToo() async throws {
+            // As PeerResetTests' TCP case, under TLS: the reset reaches us while our reader is full
+            // (the socket is not watched for input) and our send is the first to see it. Later
+            // reads return 0, which must read as the reset, not as a truncation (unexpectedEOF).
+            let certificates = try await TLSCertificates.shared()
+            let gate = Gate()
+            defer { gate.open() }
+            var options = StreamOptions()
+            options.readBufferLimit = 4096
+            try await withTLSServer(try certificates.server(), handler: { connection in
+                try connection.writer.write(randomBytes(64 * 1024, seed: 16))
+                try await connection.writer.drain()
+                await gate.wait()
+                connection.abort()
+            }) { server in
+                try await withTLSConnection(to: server, tls: try certificates.client(), options: options) { connection in
+                    try await withTaskExecutorPreference(connection.loop) { () async throws in
+                        try await waitUntil("our reader is full") { await connection.bufferedInboundBytes >= 4096 }
+                        gate.open()
+                        let fd = await connection.inspect { $0.fd }
+                        try await waitUntil("the reset arrived") { tcpState(fd) == 7 /* TCP_CLOSE */ }
+                        let write = await thrownError { try connection.writer.write("x") }
+                        guard case .connectionReset? = streamError(write) else {
+                            Issue.record("the send must see the reset, got \(String(describing: write))")
+                            return
+                        }
+                        let read = await thrownError { while try await connection.reader.read() != nil {} }
+                        guard case .connectionReset? = streamError(read) else {
+                            Issue.record("the reader must report the reset, got \(String(describing: read))")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+
         @Test(arguments: TLSVersionCase.allCases)
         func finWithoutCloseNotifyIsUnexpectedEOF(version: TLSVersionCase) async throws {
             // Our own peer, shutting the raw socket down under its TLS session.
