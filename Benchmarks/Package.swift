@@ -14,8 +14,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
-        // The practical limit: plain epoll + read/write, the same protocols, in C.
-        .target(name: "CEchoBench", cSettings: [.unsafeFlags(["-O2"])]),
+        // The practical limit: plain epoll + read/write, the same protocols, in C; TLS through
+        // OpenSSL 3 (libssl-dev), as FastStreamsTLS uses.
+        .target(
+            name: "CEchoBench",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
         .executableTarget(
             name: "FastStreamsBench",
             dependencies: [

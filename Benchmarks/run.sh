@@ -7,6 +7,9 @@
 #                                checked, no speed asserted; exits non-zero on any mismatch or
 #                                failure. Writes its report under Benchmarks/.build/quick/.
 #
+# It also makes Benchmarks/.build/python-venv (Python/setup-venv.sh: aiofastnet + uvloop from PyPI)
+# for the optional Python contender; if that fails, its cells read "skipped" and the run goes on.
+#
 # Any other arguments go to the FastStreamsBench executable (see `FastStreamsBench run --help`),
 # e.g. `--seconds 5`, `--cells pingpong-256`, `--contenders faststreams,c-epoll`, `--output DIR`.
 set -euo pipefail
@@ -40,6 +43,13 @@ if ! swift build -c release --package-path "$here" >"$log" 2>&1; then
     exit 1
 fi
 bin="$(swift build -c release --package-path "$here" --show-bin-path)/FastStreamsBench"
+
+# The optional Python contender (py-aiofastnet): a venv with aiofastnet + uvloop. Never fatal:
+# without the venv that contender's cells read "skipped".
+echo "== python venv (aiofastnet + uvloop, optional)" >&2
+if ! bash "$here/Python/setup-venv.sh" >"$here/.build/python-venv.log" 2>&1; then
+    echo "   failed (see Benchmarks/.build/python-venv.log): the py-aiofastnet cells will be skipped" >&2
+fi
 
 # The LD_PRELOAD malloc counter for the allocation cells.
 counter="$here/.build/libfsb_malloc_counter.so"

@@ -19,6 +19,7 @@ struct FastStreamsBench: AsyncParsableCommand {
         NIOAsyncChannelContender(onLoop: true),
         NIOHandlersContender(),
         CEpollContender(),
+        PythonContender(),
     ]
 
     static func contender(_ id: String) throws -> any Contender {
@@ -47,6 +48,7 @@ struct RunAll: AsyncParsableCommand {
 
     func run() async throws {
         raiseDescriptorLimit()
+        signal(SIGPIPE, SIG_IGN)  // a child probe that died must fail its cell, not kill the run
         var plan = Plan(
             warmup: .seconds(warmup ?? 0.5), seconds: .seconds(seconds ?? 2), repetitions: repetitions ?? 3,
             pingPongSizes: [256, 8192, 32768, 100_000], bulkBytes: 1 << 30, manyConnections: 1000,
@@ -120,15 +122,35 @@ struct RunAll: AsyncParsableCommand {
 
 // MARK: Child-process probes
 
+extension Transport: ExpressibleByArgument {}
+
+/// The transport a probe child runs, with the parent's certificate and key for TLS: each
+/// contender builds its TLS set-up from them exactly as in the parent process.
+struct ProbeTransport: ParsableArguments {
+    @Option var transport: Transport = .tcp
+    @Option(help: "PEM certificate (TLS transports).") var cert: String?
+    @Option(help: "PEM private key (TLS transports).") var key: String?
+
+    func setup(sendBuffer: Int, payload: Payload, rounds: RoundCounter) throws -> Setup {
+        var material: TLSMaterial?
+        if transport != .tcp {
+            guard let cert, let key else { throw ValidationError("--transport \(transport.rawValue) needs --cert and --key") }
+            material = TLSMaterial(certificatePath: cert, keyPath: key)
+        }
+        return Setup(transport: transport, tls: material, sendBuffer: sendBuffer, payload: payload, rounds: rounds)
+    }
+}
+
 struct IdleServerProbe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "idle-server", abstract: "Child process: idle-memory echo server.", shouldDisplay: false)
     @Option var contender: String
     @Option var sndbuf = 0
+    @OptionGroup var transport: ProbeTransport
 
     func run() async throws {
         raiseDescriptorLimit()
         let c = try FastStreamsBench.contender(contender)
-        let setup = Setup(transport: .tcp, tls: nil, sendBuffer: sndbuf, payload: Payload(period: 1), rounds: RoundCounter())
+        let setup = try transport.setup(sendBuffer: sndbuf, payload: Payload(period: 1), rounds: RoundCounter())
         let port = try await c.startIdleServer(setup: setup)
         emit("PORT \(port)")
         while let line = Swift.readLine() {
@@ -150,11 +172,12 @@ struct IdleClientProbe: AsyncParsableCommand {
     @Option var base: Int
     @Option var count: Int
     @Option var sndbuf = 0
+    @OptionGroup var transport: ProbeTransport
 
     func run() async throws {
         raiseDescriptorLimit()
         let c = try FastStreamsBench.contender(contender)
-        let setup = Setup(transport: .tcp, tls: nil, sendBuffer: sndbuf, payload: Payload(period: 1), rounds: RoundCounter())
+        let setup = try transport.setup(sendBuffer: sndbuf, payload: Payload(period: 1), rounds: RoundCounter())
         // The base connections warm up the runtime and the loops; only growth beyond them counts.
         try await c.openIdleClients(port: port, count: base, setup: setup)
         try await Task.sleep(for: .milliseconds(300))
@@ -175,13 +198,14 @@ struct AllocationProbe: AsyncParsableCommand {
     @Option var rounds: Int
     @Option var sndbuf = 0
     @Option var period = 1
+    @OptionGroup var transport: ProbeTransport
 
     func run() async throws {
         guard let probe = mallocCounterProbe() else { throw ValidationError("the malloc counter is not preloaded (LD_PRELOAD)") }
         let c = try FastStreamsBench.contender(contender)
         let warm = max(1000, rounds / 4)
         let counter = RoundCounter(limit: warm + rounds + 1, markA: warm, markB: warm + rounds, probe: probe)
-        let setup = Setup(transport: .tcp, tls: nil, sendBuffer: sndbuf, payload: Payload(period: period), rounds: counter)
+        let setup = try transport.setup(sendBuffer: sndbuf, payload: Payload(period: period), rounds: counter)
         let running = try await c.startPingPong(connections: 1, size: size, loops: .oneShared, setup: setup)
         if let cRun = running as? CRunning {
             cRun.applyLimit(probe)

@@ -5,13 +5,18 @@
 /// `EventLoop`).
 package final class ReadBlockPool {
     private var blocks: [ByteStorage] = []
+    private var bytes = 0
     static let capacity = 64
+    /// Blocks grow to 256 KiB on busy streams: the pool keeps at most this much in all.
+    static let capacityBytes = 8 << 20
     /// How many blocks `take` examines (the newest first) before giving up.
     static let scanLimit = 8
 
     /// Keeps `block` for reuse (dropped when the pool is full).
     package func put(_ block: ByteStorage) {
-        if blocks.count < Self.capacity { blocks.append(block) }
+        guard blocks.count < Self.capacity, bytes + block.size <= Self.capacityBytes else { return }
+        blocks.append(block)
+        bytes += block.size
     }
 
     /// A block of at least `size` bytes that no chunk references any more, if one is here.
@@ -19,7 +24,9 @@ package final class ReadBlockPool {
         var index = blocks.count - 1
         while index >= max(0, blocks.count - Self.scanLimit) {
             if blocks[index].size >= size, isKnownUniquelyReferenced(&blocks[index]) {
-                return blocks.swapRemoveAt(index)
+                let block = blocks.swapRemoveAt(index)
+                bytes -= block.size
+                return block
             }
             index -= 1
         }

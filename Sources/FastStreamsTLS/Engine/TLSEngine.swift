@@ -22,9 +22,9 @@ final class TLSEngine {
         case failed(any Error)
     }
 
-    /// Each pipe buffer: a 64 KiB socket read, or 64 KiB of plaintext as ciphertext (records
-    /// carry under 64 bytes of overhead per 16 KiB).
-    static let pipeCapacity = 66 * 1024
+    /// Each pipe buffer: a 256 KiB socket read (as for plain TCP, a large message in one read), or
+    /// 256 KiB of plaintext as ciphertext (records carry under 64 bytes of overhead per 16 KiB).
+    static let pipeCapacity = 258 * 1024
 
     let ssl: OpaquePointer
     let configuration: TLSConfiguration

@@ -229,6 +229,12 @@ final class TLSTransform: StreamTransform {
             }
             switch status {
             case .done:
+                // With the pipe, stop once it holds no more ciphertext (and no EOF waits to be
+                // seen): another SSL_read would only say "want read", a costly call per event.
+                if let pipe = engine.pipe, pipe.pointee.in_eof == 0, !engine.hasBufferedInput {
+                    stream.resumeReader()
+                    return
+                }
                 continue
             case .wantRead, .wantWrite:
                 stream.resumeReader()

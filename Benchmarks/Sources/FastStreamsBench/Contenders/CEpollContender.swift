@@ -1,30 +1,37 @@
 import CEchoBench
 import Glibc
+import Synchronization
 
-/// Plain epoll + read/write in C (Sources/CEchoBench): the practical limit.
+/// Plain epoll + read/write in C (Sources/CEchoBench): the practical limit. TLS: OpenSSL 3 on the
+/// same loops (socket BIO, read-ahead, partial writes), one SSL_CTX pair per TLS version.
 struct CEpollContender: Contender {
     let id = "c-epoll"
     let name = "C epoll"
     let setsSendBuffer = true
 
-    func supports(_ transport: Transport) -> Bool { transport == .tcp }
+    func supports(_ transport: Transport) -> Bool { true }
 
     func startPingPong(connections: Int, size: Int, loops: Loops, setup: Setup) async throws -> any RunningLoad {
         let threads: Int32 = loops == .oneShared ? 1 : 2
-        guard let run = ceb_start_pingpong(Int32(connections), Int32(size), threads, Int32(setup.sendBuffer), Int32(setup.payload.period)) else {
+        let tls = try CTLSContexts.contexts(setup)
+        guard let run = ceb_start_pingpong(Int32(connections), Int32(size), threads, Int32(setup.sendBuffer),
+                                           Int32(setup.payload.period), tls) else {
             throw BenchFailure("C ping-pong setup failed: \(String(cString: strerror(errno)))")
         }
         return CRunning(handle: CRunHandle(run), counter: setup.rounds)
     }
 
     func startConnectClose(setup: Setup) async throws -> any RunningLoad {
-        guard let run = ceb_start_setup(Int32(setup.payload.period)) else { throw BenchFailure("C connect/close setup failed") }
+        let tls = try CTLSContexts.contexts(setup)
+        guard let run = ceb_start_setup(Int32(setup.payload.period), tls) else { throw BenchFailure("C connect/close setup failed") }
         return CRunning(handle: CRunHandle(run), counter: setup.rounds)
     }
 
     func bulk(totalBytes: Int, writeSize: Int, setup: Setup) async throws -> Duration {
         var mismatches: UInt64 = 0
-        let seconds = ceb_bulk(UInt64(totalBytes), Int32(writeSize), Int32(setup.sendBuffer), Int32(setup.payload.period), &mismatches)
+        let tls = try CTLSContexts.contexts(setup)
+        let seconds = ceb_bulk(UInt64(totalBytes), Int32(writeSize), Int32(setup.sendBuffer), Int32(setup.payload.period),
+                               tls, &mismatches)
         guard seconds > 0 else { throw BenchFailure("C bulk failed") }
         for _ in 0..<mismatches { setup.rounds.mismatch() }
         _ = try setup.rounds.verdict()
@@ -32,14 +39,43 @@ struct CEpollContender: Contender {
     }
 
     func startIdleServer(setup: Setup) async throws -> Int {
-        let port = ceb_idle_server_start(1024)
+        let port = ceb_idle_server_start(1024, try CTLSContexts.contexts(setup))
         guard port > 0 else { throw BenchFailure("C idle server failed") }
         return Int(port)
     }
 
     func openIdleClients(port: Int, count: Int, setup: Setup) async throws {
-        let opened = ceb_idle_client_open(Int32(port), Int32(count))
+        let opened = ceb_idle_client_open(Int32(port), Int32(count), try CTLSContexts.contexts(setup))
         guard opened == count else { throw BenchFailure("C idle clients: \(opened) of \(count)") }
+    }
+}
+
+/// The C loop's SSL_CTX pairs (`ceb_tls`), one per TLS transport, made on first use and kept for
+/// the life of the process, as an application keeps its TLS contexts.
+enum CTLSContexts {
+    /// A `ceb_tls` pointer. Safety: the contexts are fully configured in `ceb_tls_new` and only read
+    /// afterwards (SSL_new from any loop thread), which OpenSSL allows.
+    private final class Handle: @unchecked Sendable {
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    }
+
+    private static let cache = Mutex<[Transport: Handle]>([:])
+
+    /// nil for TCP; the transport's contexts for TLS.
+    static func contexts(_ setup: Setup) throws -> OpaquePointer? {
+        guard setup.transport != .tcp else { return nil }
+        guard let material = setup.tls else { throw BenchFailure("no TLS certificate") }
+        return try cache.withLock { cache in
+            if let handle = cache[setup.transport] { return handle.pointer }
+            var error = [CChar](repeating: 0, count: 256)
+            let version: Int32 = setup.transport == .tls12 ? 12 : 13
+            guard let tls = ceb_tls_new(version, material.certificatePath, material.keyPath, &error, Int32(error.count)) else {
+                throw BenchFailure("C TLS set-up: \(error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })")
+            }
+            cache[setup.transport] = Handle(tls)
+            return tls
+        }
     }
 }
 

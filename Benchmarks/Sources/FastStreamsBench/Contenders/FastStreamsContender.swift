@@ -200,7 +200,7 @@ struct FastStreamsContender: Contender {
 
     func startIdleServer(setup: Setup) async throws -> Int {
         let group = try EventLoopGroup(loopCount: 1)
-        let server = try await startServer(host: "127.0.0.1", port: 0, group: group, handler: Self.echo)
+        let server = try await serve(group, setup: setup, handler: Self.echo)
         IdleKeeper.keep(server)
         return server.port
     }
@@ -212,7 +212,7 @@ struct FastStreamsContender: Contender {
             // One task per connection, left waiting in read(): an idle connection as an app has one.
             Task {
                 do {
-                    let connection = try await openConnection(host: "127.0.0.1", port: port, group: group)
+                    let connection = try await connect(port: port, group: group, setup: setup)
                     try await withTaskExecutorPreference(connection.loop) {
                         try connection.writer.write("x")
                         guard let echoed = try await connection.reader.read(), echoed.count == 1 else { throw BenchFailure("no echo") }
@@ -267,6 +267,8 @@ final class Countdown: Sendable {
 }
 
 /// FastStreamsTLS configurations per transport, made once (an SSL_CTX each) as an app would.
+/// Session resumption is off on both ends (the library's default is on) so that the TLS connect
+/// cells compare full handshakes with full handshakes, as every other contender does.
 enum FastStreamsTLSConfigs {
     private static let cache = Mutex<[Transport: (server: TLSConfiguration, client: TLSConfiguration)]>([:])
 
@@ -279,11 +281,13 @@ enum FastStreamsTLSConfigs {
             let server = try TLSConfiguration.server(
                 certificateChain: .pemFile(material.certificatePath), privateKey: .pemFile(material.keyPath),
                 minimumVersion: version, maximumVersion: version,
-                cipherList: TLSMaterial.tls12Cipher, cipherSuites: TLSMaterial.tls13Suite)
+                cipherList: TLSMaterial.tls12Cipher, cipherSuites: TLSMaterial.tls13Suite,
+                sessionTickets: false)
             let client = try TLSConfiguration.client(
                 trustRoots: .file(material.certificatePath), verification: .full,
                 minimumVersion: version, maximumVersion: version,
-                cipherList: TLSMaterial.tls12Cipher, cipherSuites: TLSMaterial.tls13Suite)
+                cipherList: TLSMaterial.tls12Cipher, cipherSuites: TLSMaterial.tls13Suite,
+                sessionResumption: false)
             cache[setup.transport] = (server, client)
             return (server, client)
         }

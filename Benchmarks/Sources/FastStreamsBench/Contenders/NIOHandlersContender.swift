@@ -113,7 +113,10 @@ struct NIOHandlersContender: Contender {
         var batch: [EventLoopFuture<Void>] = []
         for i in 0..<count {
             let future = bootstrap.channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(OneByteHandler(closeAfterEcho: false)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOTLS.addClientHandler(to: channel, setup: setup)
+                    try channel.pipeline.syncOperations.addHandler(OneByteHandler(closeAfterEcho: false))
+                }
             }
             .connect(host: "127.0.0.1", port: port)
             .flatMap { channel in

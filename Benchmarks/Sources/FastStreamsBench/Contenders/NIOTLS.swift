@@ -14,7 +14,9 @@ enum NIOTLS {
         return try cache.withLock { cache in
             if let pair = cache[setup.transport] { return pair }
             let version: TLSVersion = setup.transport == .tls12 ? .tlsv12 : .tlsv13
-            let certificate = try NIOSSLCertificate(file: material.certificatePath, format: .pem)
+            guard let certificate = try NIOSSLCertificate.fromPEMFile(material.certificatePath).first else {
+                throw BenchFailure("no certificate in \(material.certificatePath)")
+            }
             var server = TLSConfiguration.makeServerConfiguration(
                 certificateChain: [.certificate(certificate)],
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: material.keyPath, format: .pem)))

@@ -70,7 +70,9 @@ struct Cell: Hashable, Codable, Sendable {
             return "\(t) ping-pong \(Self.bytes(size)), \(where_)"
         case .bulk(let total, let write): return "\(t) bulk \(Self.bytes(total)) in \(Self.bytes(write)) writes"
         case .manyConnections(let n, let size): return "\(t) \(n) conns × \(Self.bytes(size)) ping-pong"
-        case .connectClose: return "\(t) connect + 1 B echo + close"
+        case .connectClose:
+            // TLS: no session resumption anywhere, every connection is a full handshake.
+            return transport == .tcp ? "\(t) connect + 1 B echo + close" : "\(t) connect + full handshake + 1 B echo + close"
         case .idleMemory(let n, let side): return "\(t) RSS per idle conn, \(side.rawValue) side (\(n) conns)"
         case .allocations(let size): return "\(t) mallocs per round trip, \(Self.bytes(size))"
         }
@@ -144,9 +146,13 @@ struct Plan: Sendable {
             cells.append(Cell(workload: .manyConnections(connections: manyConnections, size: 256), transport: transport))
             cells.append(Cell(workload: .connectClose, transport: transport))
         }
-        cells.append(Cell(workload: .idleMemory(connections: idleConnections, side: .server), transport: .tcp))
-        cells.append(Cell(workload: .idleMemory(connections: idleConnections, side: .client), transport: .tcp))
-        for size in allocationSizes { cells.append(Cell(workload: .allocations(size: size), transport: .tcp)) }
+        // Memory and allocations per transport (TLS: each idle connection did its handshake and a
+        // one-byte echo; allocations are counted once the handshake is long over).
+        for transport in transports {
+            cells.append(Cell(workload: .idleMemory(connections: idleConnections, side: .server), transport: transport))
+            cells.append(Cell(workload: .idleMemory(connections: idleConnections, side: .client), transport: transport))
+            for size in allocationSizes { cells.append(Cell(workload: .allocations(size: size), transport: transport)) }
+        }
         return cells
     }
 }

@@ -9,37 +9,45 @@ struct ChildProbes: Sendable {
     let mallocCounter: String?
     let plan: Plan
 
+    /// The child's transport options: `--transport T`, and for TLS the certificate and key the
+    /// parent made, so the child builds its TLS set-up exactly as the parent's contenders do.
+    static func transportArguments(_ transport: Transport, _ tls: TLSMaterial?) throws -> [String] {
+        guard transport != .tcp else { return ["--transport", transport.rawValue] }
+        guard let tls else { throw BenchFailure("no TLS certificate") }
+        return ["--transport", transport.rawValue, "--cert", tls.certificatePath, "--key", tls.keyPath]
+    }
+
     /// Bytes of RSS per idle connection: (server process, client process).
-    func idleMemory(contender: String, connections: Int) async throws -> (Double, Double) {
-        let common = ["--sndbuf", "\(plan.sendBuffer)"]
+    func idleMemory(contender: String, connections: Int, transport: Transport, tls: TLSMaterial?) async throws -> (Double, Double) {
+        let common = ["--sndbuf", "\(plan.sendBuffer)"] + (try Self.transportArguments(transport, tls))
         let server = try Child(executable, ["idle-server", "--contender", contender] + common)
         defer { server.finish() }
         guard let portLine = server.readLine(), portLine.hasPrefix("PORT "), let port = Int(portLine.dropFirst(5)) else {
-            throw BenchFailure("idle server did not start")
+            throw BenchFailure("idle server did not start: \(server.errorOutput())")
         }
         let base = max(10, connections / 100)
         let client = try Child(executable, ["idle-client", "--contender", contender, "--port", "\(port)",
                                             "--base", "\(base)", "--count", "\(connections)"] + common)
         defer { client.finish() }
         guard let baseLine = client.readLine(), baseLine.hasPrefix("BASE "), let c0 = Double(baseLine.dropFirst(5)) else {
-            throw BenchFailure("idle client failed at its base connections")
+            throw BenchFailure("idle client failed at its base connections: \(client.errorOutput())")
         }
         let s0 = try server.ask("RSS")
         client.send("GO")
         guard let doneLine = client.readLine(), doneLine.hasPrefix("DONE "), let c1 = Double(doneLine.dropFirst(5)) else {
-            throw BenchFailure("idle client failed to open \(connections) connections")
+            throw BenchFailure("idle client failed to open \(connections) connections: \(client.errorOutput())")
         }
         let s1 = try server.ask("RSS")
         return ((s1 - s0) / Double(connections), (c1 - c0) / Double(connections))
     }
 
     /// malloc calls per round trip of a steady one-loop ping-pong of `size` bytes.
-    func allocations(contender: String, size: Int) async throws -> Double {
+    func allocations(contender: String, size: Int, transport: Transport, tls: TLSMaterial?) async throws -> Double {
         guard let mallocCounter else { throw BenchFailure("no malloc counter") }
         let rounds = plan.allocationRounds
         let child = try Child(executable, ["alloc-probe", "--contender", contender, "--size", "\(size)",
                                            "--rounds", "\(rounds)", "--sndbuf", "\(plan.sendBuffer)",
-                                           "--period", "\(plan.period)"],
+                                           "--period", "\(plan.period)"] + (try Self.transportArguments(transport, tls)),
                               environment: ["LD_PRELOAD": mallocCounter])
         defer { child.finish() }
         guard let line = child.readLine(), line.hasPrefix("ALLOCS ") else {
@@ -88,8 +96,10 @@ final class Child: @unchecked Sendable {
         }
     }
 
+    /// Writes a line to the child's stdin; a child that already exited is not an error here
+    /// (the next `readLine` reports it). SIGPIPE is ignored by the benchmark process.
     func send(_ line: String) {
-        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        try? input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
     }
 
     /// Sends `command`, expects "`command` NUMBER" back.

@@ -9,6 +9,8 @@ protocol Contender: Sendable {
     var name: String { get }
     /// False for a transport it cannot do yet (its cells read "n/a").
     func supports(_ transport: Transport) -> Bool
+    /// False for a cell it cannot do (its cells read "n/a"); by default `supports(cell.transport)`.
+    func supports(_ cell: Cell) -> Bool
     /// Whether `SO_SNDBUF` could be applied (for the report's notes).
     var setsSendBuffer: Bool { get }
 
@@ -25,6 +27,10 @@ protocol Contender: Sendable {
     /// Idle-memory probe, client process: opens `count` more connections, echoes one byte on each
     /// and leaves them open and idle (a task waiting to read, where the API is task-based).
     func openIdleClients(port: Int, count: Int, setup: Setup) async throws
+}
+
+extension Contender {
+    func supports(_ cell: Cell) -> Bool { supports(cell.transport) }
 }
 
 /// What every run of a cell shares.

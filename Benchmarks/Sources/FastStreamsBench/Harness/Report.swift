@@ -67,16 +67,18 @@ struct Report {
 
             Ratios are FastStreams' figure divided by the other's: above 1 is better for throughput rows \
             (round trips/s, MB/s, conns/s), below 1 is better for memory and malloc rows. \
-            "n/a": the contender has no such transport yet; "–": not measured.
+            "n/a": the contender cannot do that cell (yet); "–": not measured.
 
             - **Ping-pong** (as aiofastnet's benchmark): one connection; the client sends N bytes, waits until all N are echoed, repeats. \
             "one loop": client and server on the same event loop (thread); "loop each": one loop per side.
             - **Bulk**: \(Cell.bytes(plan.bulkBytes)) one way in \(Cell.bytes(plan.bulkWriteSize)) writes with each API's backpressure; \
             the receiver checks every byte; MB = 10^6 bytes; timed from the first write to the last byte received.
             - **\(plan.manyConnections) conns**: that many connections ping-pong 256 B at once on a group of two loops (one per core) shared by both sides.
-            - **connect + 1 B echo + close**: sequential; client loop and server loop separate; the echo proves the server accepted and served it.
+            - **connect + 1 B echo + close**: sequential; client loop and server loop separate; the echo proves the server accepted and served it. \
+            TLS rows: a full handshake every time (no contender resumes sessions) and the client's close_notify before the close.
             - **Idle RSS**: each side in its own process; RSS growth per connection after each connection echoed one byte \
-            (task-based APIs keep a task waiting to read, as an app would), beyond \(max(10, plan.idleConnections / 100)) warm-up connections.
+            (task-based APIs keep a task waiting to read, as an app would), beyond \(max(10, plan.idleConnections / 100)) warm-up connections; \
+            TLS rows: each connection completed its handshake first.
             - **mallocs per round trip**: steady one-loop ping-pong with an LD_PRELOAD counter of malloc/calloc/realloc/memalign calls; \
             both ends (and everything else in the process) counted, \(plan.allocationRounds) round trips after a warm-up.
             - Every echoed byte is compared with what was sent (memcmp against the payload), for every contender. \
@@ -86,6 +88,14 @@ struct Report {
             "(loop actor)" runs it isolated to an actor whose executor is the channel's EventLoop (NIO 2.101 has no TaskExecutor).
 
             """
+        if let python = contenders.first(where: { $0.id == "py-aiofastnet" }) {
+            out += """
+                - \(python.name): aiofastnet's transports on a uvloop loop in a Python child process per sample \
+                (`Benchmarks/Python/pingpong.py`, set up as aiofastnet's own benchmark), one-loop ping-pong only; \
+                no ratio column. "–" in its cells: no Python venv (`Benchmarks/run.sh` makes it; optional).
+
+                """
+        }
         return out
     }
 

@@ -42,17 +42,19 @@ struct Runner: Sendable {
             var failures: [String: String] = [:]
             let repetitions = isPerProcessProbe(cell) ? 1 : plan.repetitions
             for repetition in 1...repetitions {
-                for contender in contenders where failures[contender.id] == nil && contender.supports(cell.transport) {
+                for contender in contenders where failures[contender.id] == nil && contender.supports(cell) {
                     do {
                         switch cell.workload {
                         case .idleMemory(let n, _):
-                            let (server, client) = try await children.idleMemory(contender: contender.id, connections: n)
+                            let (server, client) = try await children.idleMemory(
+                                contender: contender.id, connections: n, transport: cell.transport, tls: tls)
                             samples[contender.id, default: []].append(server)
                             extra[contender.id, default: []].append(client)
                             log("  \(pad(contender.name)) server \(fmt(server, 0)) B/conn, client \(fmt(client, 0)) B/conn")
                         case .allocations(let size):
                             guard children.mallocCounter != nil else { throw Skip() }
-                            let value = try await children.allocations(contender: contender.id, size: size)
+                            let value = try await children.allocations(
+                                contender: contender.id, size: size, transport: cell.transport, tls: tls)
                             samples[contender.id, default: []].append(value)
                             log("  \(pad(contender.name)) \(fmt(value, 2)) mallocs/round trip")
                         default:
@@ -73,7 +75,7 @@ struct Runner: Sendable {
             var row: [String: CellResult] = [:]
             var clientRow: [String: CellResult] = [:]
             for contender in contenders {
-                if !contender.supports(cell.transport) {
+                if !contender.supports(cell) {
                     row[contender.id] = CellResult(status: .notAvailable)
                     clientRow[contender.id] = CellResult(status: .notAvailable)
                 } else if let failure = failures[contender.id] {
@@ -93,7 +95,8 @@ struct Runner: Sendable {
         return results
     }
 
-    private struct Skip: Error {}
+    /// Thrown (by the harness or a contender) for a cell that is not run: it reads "skipped".
+    struct Skip: Error {}
 
     /// How long one sample of `cell` may take before it counts as hung.
     private func limit(for cell: Cell) -> Duration {
