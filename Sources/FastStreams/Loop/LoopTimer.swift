@@ -1,10 +1,11 @@
 import Glibc
 
-/// A one-shot timer on an ``EventLoop``. Created and cancelled on the loop's thread only.
+/// A one-shot timer on an ``EventLoop``. Created and cancelled on the loop's thread only (so its
+/// state skips the runtime's exclusivity checks, which the loop would pay on every turn).
 package final class LoopTimer {
     let deadline: UInt64
-    fileprivate(set) var isCancelled = false
-    fileprivate var action: (() -> Void)?
+    @exclusivity(unchecked) fileprivate(set) var isCancelled = false
+    @exclusivity(unchecked) fileprivate var action: (() -> Void)?
 
     init(deadline: UInt64, action: @escaping () -> Void) {
         self.deadline = deadline

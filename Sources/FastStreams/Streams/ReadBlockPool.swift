@@ -2,10 +2,11 @@
 /// reader has taken everything, so an idle connection holds no buffer, and takes one from here on
 /// its next read: a block whose chunks are all gone is reused, so steady-state reads allocate
 /// nothing. TLS takes its ciphertext buffers from here the same way. Loop-confined (owned by the
-/// `EventLoop`).
+/// `EventLoop`): its state is touched on that thread only, so it skips the runtime's exclusivity
+/// checks.
 package final class ReadBlockPool {
-    private var blocks: [ByteStorage] = []
-    private var bytes = 0
+    @exclusivity(unchecked) private var blocks: [ByteStorage] = []
+    @exclusivity(unchecked) private var bytes = 0
     static let capacity = 64
     /// Blocks grow to 256 KiB on busy streams: the pool keeps at most this much in all.
     static let capacityBytes = 8 << 20

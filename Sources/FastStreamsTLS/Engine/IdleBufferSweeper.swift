@@ -12,16 +12,16 @@ import FastStreams
 /// leaves little freed-but-resident heap behind; a busy session is never quiet that long, and a
 /// quieter one pays two mallocs per burst.
 ///
-/// One per loop (`EventLoop.local`); loop-confined.
+/// One per loop (`EventLoop.local`); loop-confined. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
 final class IdleBufferSweeper {
     static let period: Duration = .milliseconds(100)
 
     private let loop: EventLoop
     /// Sessions that may hold buffers. Strong references: a closed session leaves at the next
     /// sweep, so its `SSL_free` runs there, on the loop.
-    private var warm: [TLSEngine] = []
-    private var generation: UInt64 = 1
-    private var timer: LoopTimer?
+    @exclusivity(unchecked) private var warm: [TLSEngine] = []
+    @exclusivity(unchecked) private var generation: UInt64 = 1
+    @exclusivity(unchecked) private var timer: LoopTimer?
 
     private init(loop: EventLoop) { self.loop = loop }
 

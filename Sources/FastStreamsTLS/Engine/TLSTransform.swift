@@ -13,7 +13,7 @@ import Logging
 /// TLS inside TLS: the lower session stands where the socket would be. With kernel TLS the engine
 /// has no pipe and OpenSSL does the socket I/O.
 ///
-/// Loop-confined, like its stream.
+/// Loop-confined, like its stream. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
 final class TLSTransform: StreamTransform {
     enum State {
         case handshaking
@@ -25,12 +25,12 @@ final class TLSTransform: StreamTransform {
 
     let engine: TLSEngine
     let lower: TLSTransform?
-    private(set) var state = State.handshaking
-    private var handshakeWaiter: CheckedContinuation<Void, any Error>?
-    private var handshakeFailure: (any Error)?
-    private var timer: LoopTimer?
-    private var sentCloseNotify = false
-    private var fileBuffer: UnsafeMutableRawBufferPointer?
+    @exclusivity(unchecked) private(set) var state = State.handshaking
+    @exclusivity(unchecked) private var handshakeWaiter: CheckedContinuation<Void, any Error>?
+    @exclusivity(unchecked) private var handshakeFailure: (any Error)?
+    @exclusivity(unchecked) private var timer: LoopTimer?
+    @exclusivity(unchecked) private var sentCloseNotify = false
+    @exclusivity(unchecked) private var fileBuffer: UnsafeMutableRawBufferPointer?
     /// One for every session (a logger per connection would cost memory on every idle one).
     private static let logger = Logger(label: "FastStreams.TLS")
 
