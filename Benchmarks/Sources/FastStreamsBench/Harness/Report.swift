@@ -199,19 +199,20 @@ struct Report {
             set style histogram clustered gap 1
             set style fill solid 0.85 border -1
             set boxwidth 0.9
-            set key top right
+            set key top center horizontal maxrows 1
             set grid ytics
             set multiplot
             set origin 0,0.42
             set size 1,0.58
             set title "Throughput, % of the fastest contender in each cell (higher is better)\(quick ? " - QUICK SMOKE RUN, NOT A MEASUREMENT" : "")"
             set xtics rotate by -30 font ",9"
-            set yrange [0:*]
+            set yrange [0:118]
             plot \(plots("throughput.dat"))
             set origin 0,0
             set size 0.5,0.42
             set title "RSS per idle connection, KiB (lower is better)"
-            set xtics norotate
+            set xtics rotate by -20 font ",8"
+            set yrange [0:*]
             set key top left font ",8"
             set offsets 0, 0, graph 0.25, 0
             \(memory.isEmpty ? "" : "plot \(plots("memory.dat"))")
