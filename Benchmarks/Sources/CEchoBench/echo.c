@@ -301,6 +301,23 @@ static void ping_send(conn *c) {
     watch(c, c->sent_off < c->round_end ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
 }
 
+/// What a ping client does after echoed bytes came in.
+enum ping_next { PING_READ_ON, PING_SEND_NEXT_ROUND, PING_FINISHED };
+
+/// Checks `n` echoed bytes at the client's stream offset and advances its round (TCP and TLS).
+static enum ping_next ping_received(conn *c, const char *buf, size_t n) {
+    struct ceb_run *run = c->loop->run;
+    if (c->done || c->recv_off + (uint64_t)n > c->round_end || !bytes_match(run, buf, n, c->recv_off)) {
+        atomic_fetch_add(&run->mismatches, 1);  // more than was sent, or other bytes
+    }
+    c->recv_off += (uint64_t)n;
+    if (c->done || c->recv_off < c->round_end) return PING_READ_ON;
+    round_done(c);
+    if (c->done) return PING_FINISHED;
+    c->round_end += (uint64_t)run->size;
+    return PING_SEND_NEXT_ROUND;
+}
+
 static void ping_readable(conn *c) {
     struct ceb_run *run = c->loop->run;
     char *buf = c->loop->buffer;
@@ -315,18 +332,10 @@ static void ping_readable(conn *c) {
             if (errno != EAGAIN) fail(run, "read", errno);
             return;
         }
-        if (c->done || c->recv_off + (uint64_t)n > c->round_end) {
-            atomic_fetch_add(&run->mismatches, 1);  // more than was sent
-        } else if (!bytes_match(run, buf, (size_t)n, c->recv_off)) {
-            atomic_fetch_add(&run->mismatches, 1);
-        }
-        c->recv_off += (uint64_t)n;
-        if (!c->done && c->recv_off >= c->round_end) {
-            round_done(c);
-            if (c->done) return;
-            c->round_end += (uint64_t)run->size;
-            ping_send(c);
-            return;
+        switch (ping_received(c, buf, (size_t)n)) {
+        case PING_FINISHED: return;
+        case PING_SEND_NEXT_ROUND: ping_send(c); return;
+        case PING_READ_ON: break;
         }
         if ((size_t)n < READ_SIZE) return;
     }
@@ -657,18 +666,13 @@ static void tls_ping_readable(conn *c) {
             c->read_wants_out = wait == EPOLLOUT;
             break;
         }
-        if (c->done || c->recv_off + (uint64_t)n > c->round_end) {
-            atomic_fetch_add(&run->mismatches, 1);  // more than was sent
-        } else if (!bytes_match(run, buf, (size_t)n, c->recv_off)) {
-            atomic_fetch_add(&run->mismatches, 1);
-        }
-        c->recv_off += (uint64_t)n;
-        if (!c->done && c->recv_off >= c->round_end) {
-            round_done(c);
-            if (c->done) return;
-            c->round_end += (uint64_t)run->size;
+        switch (ping_received(c, buf, (size_t)n)) {
+        case PING_FINISHED: return;
+        case PING_SEND_NEXT_ROUND:
             tls_ping_send(c);
             if (c->fd < 0) return;
+            break;
+        case PING_READ_ON: break;
         }
         if (!SSL_has_pending(c->ssl)) break;
     }

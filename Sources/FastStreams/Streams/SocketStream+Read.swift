@@ -29,10 +29,8 @@ extension SocketStream {
             }
             guard case .done(let n) = result else { break }
             if n == 0 {
-                // The kernel reports a reset once: if a send got it, later reads return 0. That 0
-                // is the reset, not the peer's clean end of input.
-                if let writeFailure, case StreamError.connectionReset = writeFailure {
-                    fail(writeFailure)
+                if let reset = resetSeenBySend {
+                    fail(reset)
                     return
                 }
                 readEOF = true
@@ -146,6 +144,13 @@ extension SocketStream {
             readStorage = Self.noStorage
             readStorageUsed = 0
         }
+    }
+
+    /// The kernel reports a reset once: if a send got it, later reads return 0. That 0 is this
+    /// reset, not the peer's clean end of input (for TLS: not a truncation).
+    package var resetSeenBySend: (any Error)? {
+        if let writeFailure, case StreamError.connectionReset = writeFailure { return writeFailure }
+        return nil
     }
 
     /// Waits until at least `count` bytes are buffered or the input ends. Returns false at EOF.

@@ -71,8 +71,7 @@ final class IdleBufferSweeper {
             }
         }
         freedSinceTrim += freed
-        let trimDue = freedSinceTrim >= Self.trimAfter
-        if trimDue, ContinuousClock.now - lastTrim >= Self.trimInterval {
+        if freedSinceTrim >= Self.trimAfter, ContinuousClock.now - lastTrim >= Self.trimInterval {
             Syscall.trimHeap()
             freedSinceTrim = 0
             lastTrim = .now

@@ -197,10 +197,15 @@ final class TLSEngine {
 
     // MARK: Pipe
 
+    /// A free block of the loop's pool (a new one when it has none big enough).
+    private func takeBlock() -> ByteStorage {
+        blocks.take(minimumSize: Self.pipeCapacity) ?? ByteStorage.allocate(capacity: Self.pipeCapacity)
+    }
+
     /// Gives the pipe an input buffer if it has none.
     private func attachInput() {
         guard let p = pipe, p.pointee.in == nil else { return }
-        let block = blocks.take(minimumSize: Self.pipeCapacity) ?? ByteStorage.allocate(capacity: Self.pipeCapacity)
+        let block = takeBlock()
         inputBlock = block
         p.pointee.in = block.base.assumingMemoryBound(to: UInt8.self)
         p.pointee.in_cap = block.size
@@ -209,7 +214,7 @@ final class TLSEngine {
     /// Gives the pipe an output buffer if it has none.
     private func attachOutput() {
         guard let p = pipe, p.pointee.out == nil else { return }
-        let block = blocks.take(minimumSize: Self.pipeCapacity) ?? ByteStorage.allocate(capacity: Self.pipeCapacity)
+        let block = takeBlock()
         outputBlock = block
         p.pointee.out = block.base.assumingMemoryBound(to: UInt8.self)
         p.pointee.out_cap = block.size
@@ -221,18 +226,12 @@ final class TLSEngine {
         sweeper.touch(self)
         guard let p = pipe else { return }
         if let block = inputBlock, p.pointee.in_end == p.pointee.in_start {
-            p.pointee.in = nil
-            p.pointee.in_cap = 0
-            p.pointee.in_start = 0
-            p.pointee.in_end = 0
+            (p.pointee.in, p.pointee.in_cap, p.pointee.in_start, p.pointee.in_end) = (nil, 0, 0, 0)
             inputBlock = nil
             blocks.put(block)
         }
         if let block = outputBlock, p.pointee.out_end == p.pointee.out_start {
-            p.pointee.out = nil
-            p.pointee.out_cap = 0
-            p.pointee.out_start = 0
-            p.pointee.out_end = 0
+            (p.pointee.out, p.pointee.out_cap, p.pointee.out_start, p.pointee.out_end) = (nil, 0, 0, 0)
             outputBlock = nil
             blocks.put(block)
         }

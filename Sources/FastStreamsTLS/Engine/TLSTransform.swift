@@ -186,10 +186,8 @@ final class TLSTransform: StreamTransform {
                 return false
             }
             if n == 0 {
-                // As for plain TCP: once a send has taken the kernel's one reset report, reads
-                // return 0. That 0 is the reset, not a FIN (which OpenSSL would call truncation).
-                if let failure = stream.writeFailure, case StreamError.connectionReset = failure {
-                    stream.fail(failure)
+                if let reset = stream.resetSeenBySend {
+                    stream.fail(reset)
                     return false
                 }
                 engine.inputEnded()
