@@ -42,7 +42,7 @@ extension FastStreamsTests {
                         // stays large (32 MiB is far more than the kernel buffers hold).
                         for _ in 0..<20 {
                             let inbound = await peer.bufferedInboundBytes
-                            #expect(inbound <= limit + SocketStream.maxReadSize, "reader buffer bounded by readBufferLimit")
+                            #expect(inbound <= limit + ReadBuffer.maxReadSize, "reader buffer bounded by readBufferLimit")
                             #expect(connection.writer.bufferedBytes > 0, "the writer must be held back")
                             try await Task.sleep(for: .milliseconds(10))
                         }
@@ -118,8 +118,8 @@ extension FastStreamsTests {
                             await peer.hasWaitingDrainer
                         }
                         #expect(peer.writer.bufferedBytes > StreamOptions().writeLowWatermark)
-                        #expect(peer.writer.bufferedBytes <= StreamOptions().writeHighWatermark + SocketStream.maxReadSize)
-                        #expect(await connection.bufferedInboundBytes <= options.readBufferLimit + SocketStream.maxReadSize)
+                        #expect(peer.writer.bufferedBytes <= StreamOptions().writeHighWatermark + ReadBuffer.maxReadSize)
+                        #expect(await connection.bufferedInboundBytes <= options.readBufferLimit + ReadBuffer.maxReadSize)
                         #expect(connection.writer.bufferedBytes > 0)
                         let echoed = try await readBytes(connection.reader, count: payload.count)
                         #expect(echoed == payload)

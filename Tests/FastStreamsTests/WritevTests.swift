@@ -25,7 +25,7 @@ extension FastStreamsTests {
         @Test(arguments: Caller.allCases)
         func manyChunksArriveInOrder(caller: Caller) async throws {
             let (chunks, expected) = Self.chunks(seed: 71)
-            #expect(chunks.count > EventLoop.maxIOVecs, "more chunks than one sendmsg takes")
+            #expect(chunks.count > BlockPool.maxIOVecs, "more chunks than one sendmsg takes")
             #expect(chunks.contains { $0.count == 0 })
             try await withServer { server in
                 try await withConnection(to: server) { connection in

@@ -1,22 +1,18 @@
 // What Swift's Glibc module does not export: epoll and eventfd (not in its module map), accept4
 // and pthread_setname_np (they need _GNU_SOURCE), plus a per-thread "current loop" slot that lets
-// a loop ask "am I on my own thread?" with one TLS load, and malloc_trim (malloc.h is not in
-// Glibc's module either). Nothing else lives here.
+// a loop ask "am I on my own thread?" with one TLS load. Nothing else lives here.
 //
 // _GNU_SOURCE is defined only in CFastStreams.c: defined here it would change `fd_set` and clash
 // with Glibc's and Dispatch's modules in every client.
 #ifndef CFASTSTREAMS_H
 #define CFASTSTREAMS_H
 
-#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <stdint.h>
 
 /// The loop (an opaque pointer) whose thread is the calling thread, or NULL.
 extern __thread void *cfs_current_loop_slot;
-/// Gives free heap pages back to the kernel (glibc's malloc_trim). Returns 1 if any were.
-static inline int cfs_malloc_trim(void) { return malloc_trim(0); }
 
 static inline void *cfs_current_loop(void) { return cfs_current_loop_slot; }
 static inline void cfs_set_current_loop(void *loop) { cfs_current_loop_slot = loop; }

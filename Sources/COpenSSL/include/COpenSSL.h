@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <openssl/pem.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,9 @@ BIO *fs_pipe_bio_new(fs_tls_pipe *pipe);
 /// by the ALPN wire-format list in server preference order; it must live as long as the context.
 /// No protocol in common fails the handshake with no_application_protocol (RFC 7301).
 void fs_ssl_ctx_set_alpn_select(SSL_CTX *ctx, const unsigned char *protos);
+
+/// Gives free heap pages back to the kernel (glibc's malloc_trim; malloc.h is not in Swift's
+/// Glibc module). The TLS idle sweeper calls it after many sessions' buffers were freed.
+static inline int fs_malloc_trim(void) { return malloc_trim(0); }
 
 #endif

@@ -84,7 +84,7 @@ final class Connector {
                         return
                     }
                     let attempt = Attempt(fd: fd, address: address, owner: self)
-                    try loop.register(fd, events: EPOLLOUT.rawValue, handler: attempt)
+                    try loop.register(FileDescriptor(rawValue: fd), events: EPOLLOUT.rawValue, handler: attempt)
                     attempts.append(attempt)
                 } catch {
                     Syscall.close(fd)
@@ -106,7 +106,7 @@ final class Connector {
 
     fileprivate func attemptIsReady(_ attempt: Attempt) {
         let code = (try? Syscall.getOption(attempt.fd, SOL_SOCKET, SO_ERROR, Int32(0))) ?? EIO
-        loop.deregister(attempt.fd)
+        loop.deregister(FileDescriptor(rawValue: attempt.fd))
         attempts.removeAll { $0 === attempt }
         if code == 0 {
             do {
@@ -133,30 +133,10 @@ final class Connector {
         staggerTimer?.cancel()
         timeoutTimer?.cancel()
         for attempt in attempts {
-            loop.deregister(attempt.fd)
+            loop.deregister(FileDescriptor(rawValue: attempt.fd))
             Syscall.close(attempt.fd)
         }
         attempts = []
         continuation.resume(with: result)
-    }
-}
-
-extension Connection {
-    /// Wraps a connected, non-blocking socket into a connection registered on `loop` (loop only).
-    package static func adopt(fd: Int32, loop: EventLoop, options: StreamOptions,
-                      remoteAddress: SocketAddress? = nil) throws -> Connection {
-        let local = Syscall.localAddress(fd)
-        if options.noDelay, local?.family != .unix {
-            try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, Int32(1))
-        }
-        if let size = options.sendBufferSize {
-            try? Syscall.setOption(fd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: size))
-        }
-        if let size = options.receiveBufferSize {
-            try? Syscall.setOption(fd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: size))
-        }
-        let stream = SocketStream(fd: fd, loop: loop, options: options)
-        try stream.start()
-        return Connection(stream: stream, localAddress: local, remoteAddress: remoteAddress ?? Syscall.remoteAddress(fd))
     }
 }

@@ -38,13 +38,9 @@ public final class EventLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var timers = Heap<TimerEntry>()
     @exclusivity(unchecked) private var timerSequence: UInt64 = 0
     @exclusivity(unchecked) private var stopping = false
-    /// Per-loop objects of upper layers (TLS keeps its idle-buffer sweeper here), by type.
+    /// Per-loop objects of the layers above (the streams' block pool, TLS's idle-buffer
+    /// sweeper), by type: the loop keeps them and knows nothing of them.
     @exclusivity(unchecked) private var locals: [ObjectIdentifier: AnyObject] = [:]
-    /// Free read blocks for this loop's streams (loop-confined).
-    package let readBlocks = ReadBlockPool()
-    /// A scratch iovec array for `writev` batches (loop-confined).
-    let iovecs: UnsafeMutablePointer<iovec>
-    static let maxIOVecs = 1024  // IOV_MAX on Linux
 
     init(name: String) throws(StreamError) {
         let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -57,7 +53,6 @@ public final class EventLoop: @unchecked Sendable {
         }
         epollFD = ep
         wakeFD = ev
-        iovecs = .allocate(capacity: Self.maxIOVecs)
         _ = cfs_epoll_ctl(ep, EPOLL_CTL_ADD, ev, EPOLLIN.rawValue)
         thread = OSThread(name: name) { [self] in run() }
     }
@@ -94,8 +89,9 @@ public final class EventLoop: @unchecked Sendable {
 
     // MARK: Registration (loop only)
 
-    func register(_ fd: Int32, events: UInt32, handler: Selectable) throws(Errno) {
+    func register(_ descriptor: FileDescriptor, events: UInt32, handler: Selectable) throws(Errno) {
         assert(inEventLoop)
+        let fd = descriptor.rawValue
         if Int(fd) >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
         }
@@ -103,20 +99,22 @@ public final class EventLoop: @unchecked Sendable {
         handlers[Int(fd)] = handler
     }
 
-    func modify(_ fd: Int32, events: UInt32) {
+    func modify(_ descriptor: FileDescriptor, events: UInt32) {
         assert(inEventLoop)
-        _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events)
+        _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_MOD, descriptor.rawValue, events)
     }
 
     /// Removes `fd`; call before closing it.
-    func deregister(_ fd: Int32) {
+    func deregister(_ descriptor: FileDescriptor) {
         assert(inEventLoop)
+        let fd = descriptor.rawValue
         _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, 0)
         if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
     }
 
-    /// This loop's instance of `T`, made by `make` on first use (loop only). Lets a layer above
-    /// keep per-loop state without the loop knowing about it; it lives as long as the loop.
+    /// This loop's instance of `T`, made by `make` on first use (loop only): the general per-loop
+    /// hook that lets a layer above keep per-loop state without the loop knowing about it. It
+    /// lives as long as the loop. Look it up once and keep it: this is a dictionary lookup.
     package func local<T: AnyObject>(_ type: T.Type, make: () -> T) -> T {
         assert(inEventLoop)
         if let existing = locals[ObjectIdentifier(type)] { return unsafeDowncast(existing, to: T.self) }
@@ -138,13 +136,6 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run() {
         cfs_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
-        // Every socket write happens on a loop thread. Ours pass MSG_NOSIGNAL, but OpenSSL's own
-        // writes on a kernel-TLS socket cannot: with SIGPIPE blocked on this thread they fail with
-        // EPIPE instead of killing the process. The application's own disposition is untouched.
-        var pipeSignal = sigset_t()
-        sigemptyset(&pipeSignal)
-        sigaddset(&pipeSignal, SIGPIPE)
-        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         let capacity: Int32 = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }
@@ -222,7 +213,6 @@ public final class EventLoop: @unchecked Sendable {
             Syscall.close(wakeFD)
             Syscall.close(epollFD)
         }
-        iovecs.deallocate()
     }
 }
 

@@ -57,7 +57,7 @@ final class Listener: Selectable, @unchecked Sendable {
     }
 
     func start() throws(StreamError) {
-        do { try loop.register(fd, events: EPOLLIN.rawValue, handler: self) } catch {
+        do { try loop.register(FileDescriptor(rawValue: fd), events: EPOLLIN.rawValue, handler: self) } catch {
             throw .system(operation: "epoll_ctl", errno: error)
         }
     }
@@ -86,7 +86,7 @@ final class Listener: Selectable, @unchecked Sendable {
         guard !paused, fd >= 0 else { return }
         paused = true
         logger.warning("accept on \(address): \(error); pausing accepts for \(Self.fdExhaustionBackoff)")
-        loop.modify(fd, events: 0)
+        loop.modify(FileDescriptor(rawValue: fd), events: 0)
         backoff = loop.schedule(after: Self.fdExhaustionBackoff) { [self] in resumeAccepting() }
     }
 
@@ -96,14 +96,14 @@ final class Listener: Selectable, @unchecked Sendable {
         paused = false
         backoff?.cancel()
         backoff = nil
-        loop.modify(fd, events: EPOLLIN.rawValue)
+        loop.modify(FileDescriptor(rawValue: fd), events: EPOLLIN.rawValue)
     }
 
     /// Stops accepting and closes the socket (and unlinks a Unix path this listener bound).
     func close() {
         guard fd >= 0 else { return }
         backoff?.cancel()
-        loop.deregister(fd)
+        loop.deregister(FileDescriptor(rawValue: fd))
         Syscall.close(fd)
         fd = -1
         if address.family == .unix { _ = unlink(address.host) }

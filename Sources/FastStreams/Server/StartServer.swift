@@ -30,12 +30,16 @@ public func startServer(
                           options: options, group: group, logger: logger, prepare: nil, handler: handler)
 }
 
-/// `startServer(host:port:...)` with `prepare`, which runs on the connection's loop as soon as
-/// the socket is accepted, before any byte is read from it and before the handler task starts
-/// (TLS installs itself there and starts the handshake).
+/// Runs on an accepted connection's loop before any byte is read from it (a layer such as TLS
+/// installs itself there and starts its handshake) and calls `ready` on that loop: with nil to
+/// hand the connection to its handler, or with an error to refuse it (it is then aborted, and no
+/// handler task is made).
+package typealias AcceptPreparation = @Sendable (Connection, _ ready: @escaping ((any Error)?) -> Void) -> Void
+
+/// `startServer(host:port:...)` with `prepare` (see ``AcceptPreparation``).
 package func startServer(
     host: String, port: Int, backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
-    group: EventLoopGroup, logger: Logger, prepare: (@Sendable (Connection) throws -> Void)?,
+    group: EventLoopGroup, logger: Logger, prepare: AcceptPreparation?,
     handler: @escaping @Sendable (Connection) async throws -> Void
 ) async throws -> Server {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
@@ -62,10 +66,10 @@ public func startServer(
 
 private func bind(
     _ addresses: [SocketAddress], backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
-    group: EventLoopGroup, logger: Logger, prepare: (@Sendable (Connection) throws -> Void)?,
+    group: EventLoopGroup, logger: Logger, prepare: AcceptPreparation?,
     handler: @escaping @Sendable (Connection) async throws -> Void
 ) throws -> Server {
-    let core = ServerCore(logger: logger, handler: handler)
+    let core = ServerCore(logger: logger, timerLoop: group.loops[0], handler: handler)
     var listeners: [Listener] = []
     do {
         var boundPort: Int?
@@ -97,13 +101,13 @@ private func bind(
             do { try listener.start() } catch { logger.error("cannot watch \(listener.address): \(error)") }
         }
     }
-    let run = Task { await core.serve() }
-    return Server(addresses: listeners.map(\.address).uniqued(), core: core, run: run)
+    return Server(addresses: listeners.map(\.address).uniqued(), core: core)
 }
 
-/// Called on the accepting loop: adopt the socket on its loop and hand it to the handler group.
+/// Called on the accepting loop: adopt the socket on its loop, prepare it there, and start its
+/// handler there.
 private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: EventLoopGroup,
-                    options: StreamOptions, prepare: (@Sendable (Connection) throws -> Void)?, core: ServerCore) {
+                    options: StreamOptions, prepare: AcceptPreparation?, core: ServerCore) {
     let target = reusePort ? loop : group.next()
     let adopt: @Sendable () -> Void = {
         let connection: Connection
@@ -114,14 +118,18 @@ private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: Eve
             core.logger.warning("cannot adopt an accepted socket: \(error)")
             return
         }
-        do {
-            try prepare?(connection)
-        } catch {
-            core.logger.debug("connection \(connection.remoteAddress?.description ?? "?") refused: \(error)")
-            connection.abort()
+        guard let prepare else {
+            core.deliver(connection)
             return
         }
-        core.deliver(connection)
+        prepare(connection) { error in
+            if let error {
+                core.logger.debug("connection \(connection.remoteAddress?.description ?? "?") refused: \(error)")
+                connection.abort()
+            } else {
+                core.deliver(connection)
+            }
+        }
     }
     if target === loop { adopt() } else { target.execute(adopt) }
 }

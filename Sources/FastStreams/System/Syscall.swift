@@ -14,12 +14,6 @@ package enum Syscall {
     @inline(__always)
     package static func errno() -> Errno { Errno(rawValue: Glibc.errno) }
 
-    /// Returns free heap pages to the kernel (`malloc_trim(0)`): freed memory otherwise stays
-    /// resident until malloc reuses it. Costs a walk over the free lists: call it rarely.
-    package static func trimHeap() {
-        _ = cfs_malloc_trim()
-    }
-
     @inline(__always)
     package static func check(_ body: () -> Int32) throws(Errno) -> Int32 {
         while true {

@@ -19,79 +19,50 @@ import Logging
 public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide: Bool = false,
                      serverName: String? = nil) async throws -> Connection {
     let stream = connection.stream
+    let port = connection.remoteAddress?.port ?? 0
     try await withTaskExecutorPreference(stream.loop) {
-        try await handshake(stream, tls: tls, serverSide: serverSide, serverName: serverName,
-                            port: connection.remoteAddress?.port ?? 0)
+        do {
+            try installTLS(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
+        } catch {
+            stream.fail(error)  // no plaintext may go out on a connection whose upgrade failed
+            throw error
+        }
+        try await stream.handshake(timeout: tls.handshakeTimeout, timeoutError: TLSError.handshakeTimedOut)
     }
     return connection
 }
 
-/// Runs on the stream's loop (a nonisolated async function called under its executor preference).
-private func handshake(_ stream: SocketStream, tls: TLSConfiguration, serverSide: Bool,
-                       serverName: String?, port: Int) async throws {
-    precondition(stream.loop.inEventLoop)
-    guard stream.fd >= 0, stream.readFailure == nil, stream.writeFailure == nil else {
-        throw stream.readFailure ?? stream.writeFailure ?? StreamError.closed
-    }
-    let transform: TLSTransform
-    do {
-        transform = try install(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
-    } catch {
-        stream.fail(error)  // no plaintext may go out on a connection whose upgrade failed
-        throw error
-    }
-    transform.startHandshake(stream)
-    try await waitForHandshake(transform, on: stream)
-}
-
-/// Waits (on the stream's loop) for the handshake `transform` runs; cancellation fails it.
-func waitForHandshake(_ transform: TLSTransform, on stream: SocketStream) async throws {
-    precondition(stream.loop.inEventLoop)
-    // Lets the cancellation handler (any thread) reach the transform on the loop.
-    final class Slot: @unchecked Sendable {
-        // Safety: `transform` is set before the handler can run and only used on the loop.
-        let transform: TLSTransform
-        init(_ transform: TLSTransform) { self.transform = transform }
-    }
-    let slot = Slot(transform)
-    try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
-            transform.waitForHandshake(waiter)
+/// Puts a new TLS session on top of the stream (call on its loop): kernel TLS on the raw socket
+/// when asked for and possible, else the userspace codec, inside the running one if there is one.
+/// Bytes already received become the session's first input.
+func installTLS(on stream: SocketStream, tls: TLSConfiguration, serverSide: Bool, serverName: String?,
+                port: Int) throws {
+    try stream.installLayer { base in
+        // Kernel TLS needs OpenSSL on the raw socket: not inside another session, and not when
+        // bytes already read must be fed in first. Then the userspace path serves instead.
+        let kernel = tls.kernelTLS && base.codec == nil && base.buffered.isEmpty
+        if tls.kernelTLS && !kernel {
+            TLSCodec.logger.debug("kernel TLS not used: \(base.codec != nil ? "nested session" : "bytes already buffered")")
         }
-    } onCancel: {
-        stream.loop.execute { slot.transform.failHandshake(stream, CancellationError()) }
+        let engine = try TLSEngine(configuration: tls, serverSide: serverSide, serverName: serverName, port: port,
+                                   socket: kernel ? base.socket.fd : nil, loop: stream.loop)
+        if kernel { return KernelTLSIO(engine: engine, loop: stream.loop) }
+        let total = base.buffered.reduce(0) { $0 + $1.count }
+        guard total <= TLSEngine.pipeCapacity else {
+            throw TLSError.handshakeFailed(reason: "\(total) bytes arrived before the TLS handshake", code: 0)
+        }
+        let codec = TLSCodec(engine: engine)
+        for chunk in base.buffered {
+            _ = chunk.withUnsafeBytes { codec.feedInput($0) }
+        }
+        let top: any StreamCodec = base.codec.map { StackedCodec(lower: $0, upper: codec) } ?? codec
+        return CodecSocketIO(socket: base.socket, codec: top)
     }
-}
-
-/// Puts a new TLS session on top of the stream, moving already-buffered bytes into it.
-func install(on stream: SocketStream, tls: TLSConfiguration, serverSide: Bool,
-                     serverName: String?, port: Int) throws -> TLSTransform {
-    let lower = stream.transform as? TLSTransform
-    let buffered = stream.inbound
-    // Kernel TLS needs OpenSSL on the raw socket: not under another session, and not when bytes
-    // already read must be fed in first. Then the userspace path serves instead.
-    let kernel = tls.kernelTLS && lower == nil && buffered.isEmpty
-    if tls.kernelTLS && !kernel {
-        Logger(label: "FastStreams.TLS").debug("kernel TLS not used: \(lower != nil ? "nested session" : "bytes already buffered")")
-    }
-    let engine = try TLSEngine(configuration: tls, serverSide: serverSide, serverName: serverName, port: port,
-                               socket: kernel ? stream.fd : nil, loop: stream.loop)
-    let total = buffered.reduce(0) { $0 + $1.count }
-    guard total <= TLSEngine.pipeCapacity else {
-        throw TLSError.handshakeFailed(reason: "\(total) bytes arrived before the TLS handshake", code: 0)
-    }
-    for chunk in stream.takeAllInbound() {
-        _ = chunk.withUnsafeBytes { engine.feedInput($0) }
-    }
-    if stream.readEOF { engine.inputEnded() }
-    let transform = TLSTransform(engine: engine, lower: lower)
-    stream.transform = transform
-    return transform
 }
 
 extension Connection {
     /// The TLS session this connection runs (the innermost one when nested), or nil for plain TCP.
     public var tls: TLSSessionInfo? {
-        stream.transformInfo.withLock { $0 as? TLSSessionInfo }
+        stream.layerInfo.withLock { $0 as? TLSSessionInfo }
     }
 }

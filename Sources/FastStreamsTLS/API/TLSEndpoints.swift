@@ -46,25 +46,20 @@ public func startServer(
 ) async throws -> Server {
     guard tls.isServer else { throw TLSError.invalidConfiguration("startServer needs a server TLSConfiguration") }
     // The handshake starts on the loop the moment the socket is accepted, before a byte is read
-    // (so kernel TLS can take the raw socket) and without waiting for the handler task.
+    // (so kernel TLS can take the raw socket); the handler task starts only once it succeeded. A
+    // failed handshake is refused on the loop: no task is ever made for it.
     return try await startServer(
         host: host, port: port, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort, options: options,
         group: group, logger: logger,
-        prepare: { connection in
+        prepare: { connection, ready in
             let stream = connection.stream
-            let transform = try install(on: stream, tls: tls, serverSide: true, serverName: nil, port: 0)
-            transform.startHandshake(stream)
-        },
-        handler: { connection in
-            try await withTaskExecutorPreference(connection.loop) {
-                try await awaitServerHandshake(connection.stream)
+            do {
+                try installTLS(on: stream, tls: tls, serverSide: true, serverName: nil, port: 0)
+            } catch {
+                ready(error)
+                return
             }
-            try await handler(connection)
-        })
-}
-
-/// The accepted connection's handshake, started by `prepare` (runs on the stream's loop).
-private func awaitServerHandshake(_ stream: SocketStream) async throws {
-    guard let transform = stream.transform as? TLSTransform else { throw StreamError.closed }
-    try await waitForHandshake(transform, on: stream)
+            stream.startHandshake(timeout: tls.handshakeTimeout, timeoutError: TLSError.handshakeTimedOut, completion: ready)
+        },
+        handler: handler)
 }

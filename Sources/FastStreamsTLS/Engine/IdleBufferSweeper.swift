@@ -12,7 +12,7 @@ import FastStreams
 /// leaves little freed-but-resident heap behind; a busy session is never quiet that long, and a
 /// quieter one pays two mallocs per burst.
 ///
-/// One per loop (`EventLoop.local`); loop-confined. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
+/// One per loop (through the loop's general per-loop hook, `EventLoop.local`); loop-confined. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
 final class IdleBufferSweeper {
     static let period: Duration = .milliseconds(100)
 
@@ -72,7 +72,7 @@ final class IdleBufferSweeper {
         }
         freedSinceTrim += freed
         if freedSinceTrim >= Self.trimAfter, ContinuousClock.now - lastTrim >= Self.trimInterval {
-            Syscall.trimHeap()
+            _ = fs_malloc_trim()
             freedSinceTrim = 0
             lastTrim = .now
         }

@@ -5,7 +5,9 @@ import SystemPackage
 
 /// One OpenSSL session (`SSL*`) plus, on the userspace path, the pipe buffers its BIO reads
 /// ciphertext from and writes ciphertext to. With kernel TLS the BIO is the socket itself and
-/// there is no pipe. Loop-confined: owned by one ``TLSTransform``. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
+/// there is no pipe. Loop-confined: owned by one ``TLSCodec`` or ``KernelTLSIO``; its state is
+/// touched on that thread only, so it skips the runtime's exclusivity checks (every record
+/// passes here).
 ///
 /// Memory: the pipe's two buffers are blocks of the loop's pool, taken when ciphertext arrives or
 /// is about to be produced and given back as soon as they are empty (`finishBurst`); OpenSSL's
@@ -32,7 +34,7 @@ final class TLSEngine {
     /// Where the userspace path's ciphertext waits; nil with a socket BIO (kernel TLS).
     let pipe: UnsafeMutablePointer<fs_tls_pipe>?
     /// Where the pipe's buffers come from and return to (the loop's block pool).
-    private let blocks: ReadBlockPool
+    private let blocks: BlockPool
     @exclusivity(unchecked) private var inputBlock: ByteStorage?
     @exclusivity(unchecked) private var outputBlock: ByteStorage?
     /// The loop's sweeper (which the loop owns: unowned breaks the cycle through its list), and
@@ -51,7 +53,7 @@ final class TLSEngine {
     ///     nil for the userspace pipe.
     ///   - loop: the stream's loop (its block pool holds the pipe's buffers; its sweeper frees
     ///     OpenSSL's). Call on that loop.
-    init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: Int32?,
+    init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: FileDescriptor?,
          loop: EventLoop) throws {
         guard serverSide == configuration.isServer else {
             throw TLSError.invalidConfiguration(serverSide ? "a client configuration cannot serve" : "a server configuration cannot connect")
@@ -61,11 +63,11 @@ final class TLSEngine {
         self.ssl = ssl
         self.configuration = configuration
         self.isServer = serverSide
-        self.blocks = loop.readBlocks
+        self.blocks = BlockPool.of(loop)
         self.sweeper = IdleBufferSweeper.of(loop)
         if let socket {
             pipe = nil
-            SSL_set_fd(ssl, socket)
+            SSL_set_fd(ssl, socket.rawValue)
         } else {
             let pipe = UnsafeMutablePointer<fs_tls_pipe>.allocate(capacity: 1)
             pipe.initialize(to: fs_tls_pipe(in: nil, in_cap: 0, in_start: 0, in_end: 0,
@@ -142,9 +144,9 @@ final class TLSEngine {
     }
 
     /// `SSL_sendfile`: kernel TLS send only. `.done(0)` means the file ended.
-    func sendfile(_ file: Int32, offset: Int64, count: Int) -> Status {
+    func sendfile(_ file: FileDescriptor, offset: Int64, count: Int) -> Status {
         ERR_clear_error()
-        let r = SSL_sendfile(ssl, file, off_t(offset), count, 0)
+        let r = SSL_sendfile(ssl, file.rawValue, off_t(offset), count, 0)
         if r >= 0 { return .done(r) }
         if Glibc.errno == EAGAIN { return .wantWrite }
         return status(Int32(truncatingIfNeeded: r), handshaking: false)
@@ -199,7 +201,7 @@ final class TLSEngine {
 
     /// A free block of the loop's pool (a new one when it has none big enough).
     private func takeBlock() -> ByteStorage {
-        blocks.take(minimumSize: Self.pipeCapacity) ?? ByteStorage.allocate(capacity: Self.pipeCapacity)
+        blocks.takeOrAllocate(minimumSize: Self.pipeCapacity)
     }
 
     /// Gives the pipe an input buffer if it has none.
@@ -268,6 +270,9 @@ final class TLSEngine {
 
     /// The socket (or lower layer) ended: OpenSSL sees EOF once the pipe is empty.
     func inputEnded() { pipe?.pointee.in_eof = 1 }
+
+    /// The socket (or lower layer) ended and OpenSSL has not yet been told by a read.
+    var inputEndPending: Bool { pipe.map { $0.pointee.in_eof != 0 } ?? false }
 
     var hasBufferedInput: Bool {
         (pipe.map { $0.pointee.in_end > $0.pointee.in_start } ?? false) || SSL_pending(ssl) > 0

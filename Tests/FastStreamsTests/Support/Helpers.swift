@@ -345,9 +345,9 @@ extension Connection {
     }
 
     /// Received bytes waiting in the reader.
-    var bufferedInboundBytes: Int { get async { await inspect { $0.inboundBytes } } }
+    var bufferedInboundBytes: Int { get async { await inspect { $0.inbound.count } } }
     /// True while a task is suspended in a read.
-    var hasWaitingReader: Bool { get async { await inspect { $0.readWaiter != nil } } }
+    var hasWaitingReader: Bool { get async { await inspect { $0.readWaiter.isWaiting } } }
     /// True while a task is suspended in `drain()`.
-    var hasWaitingDrainer: Bool { get async { await inspect { $0.drainWaiter != nil } } }
+    var hasWaitingDrainer: Bool { get async { await inspect { $0.drainWaiter.isWaiting } } }
 }

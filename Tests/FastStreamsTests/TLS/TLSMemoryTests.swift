@@ -17,7 +17,7 @@ extension FastStreamsTests {
                         let echoed = try await echoRoundTrip(connection, payload)
                         #expect(echoed == payload)
                         let holds = await connection.inspect { stream in
-                            (stream.transform as? TLSTransform)?.engine.holdsPipeBuffers
+                            stream.tlsEngines.first?.holdsPipeBuffers
                         }
                         #expect(holds == false, "after a \(size)-byte round trip the session is idle")
                     }
@@ -33,7 +33,7 @@ extension FastStreamsTests {
                         // On the loop: the reads below resume this task before any sweep can run,
                         // so the state right after them is the state the I/O left.
                         func onSweepList() throws -> Bool {
-                            try #require(connection.stream.transform as? TLSTransform).engine.sweepIndex >= 0
+                            try #require(connection.stream.tlsEngines.first).sweepIndex >= 0
                         }
                         let payload = randomBytes(40_000, seed: 7)
                         #expect(try await echoRoundTrip(connection, payload) == payload)

@@ -1,3 +1,4 @@
+import FastStreams
 import Glibc
 import Logging
 
@@ -16,6 +17,23 @@ enum KernelTLS {
         let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("tls")
     }()
+
+    /// Blocks SIGPIPE on the calling thread, `loop`'s, once. FastStreams sends with MSG_NOSIGNAL,
+    /// but OpenSSL's own writes on a kernel-TLS socket cannot: with SIGPIPE blocked on the loop's
+    /// thread they fail with EPIPE instead of killing the process. The application's own
+    /// disposition is untouched. Done through the loop's per-loop hook, so once per loop.
+    static func blockSIGPIPE(on loop: EventLoop) {
+        _ = loop.local(SIGPIPEBlocked.self) {
+            var pipeSignal = sigset_t()
+            sigemptyset(&pipeSignal)
+            sigaddset(&pipeSignal, SIGPIPE)
+            pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
+            return SIGPIPEBlocked()
+        }
+    }
+
+    /// The per-loop marker: this loop's thread has SIGPIPE blocked.
+    private final class SIGPIPEBlocked {}
 
     static func report(_ info: TLSSessionInfo) {
         let status = info.kernelTLS

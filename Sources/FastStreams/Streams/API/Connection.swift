@@ -44,6 +44,6 @@ public final class Connection: Sendable {
 
     deinit {
         let stream = stream
-        if stream.loop.inEventLoop { stream.closeInBackground() } else { stream.loop.execute { stream.closeInBackground() } }
+        if stream.loop.inEventLoop { stream.startClosing() } else { stream.loop.execute { stream.startClosing() } }
     }
 }

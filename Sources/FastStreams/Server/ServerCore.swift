@@ -1,0 +1,104 @@
+import Logging
+import Synchronization
+
+/// State shared by the listeners (on their loops), the handler tasks and the `Server`.
+///
+/// Accepted connections never wait on Swift's global concurrent pool: a connection is accepted,
+/// prepared (TLS: handshaken) and refused on its own loop, and its handler starts as a task whose
+/// executor preference is that loop, enqueued there directly. A pool blocked by application code
+/// (a blocking `open()` in `Task.detached`) cannot stop connections from being accepted,
+/// handshaken, refused or handed over.
+final class ServerCore: Sendable {
+    let listeners: Mutex<[Listener]> = Mutex([])
+    let handler: @Sendable (Connection) async throws -> Void
+    let logger: Logger
+    /// Where `Server.close(deadline:)` runs its deadline.
+    let timerLoop: EventLoop
+
+    private struct State {
+        var accepting = true
+        var live: [ObjectIdentifier: Connection] = [:]
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var isDone: Bool { !accepting && live.isEmpty }
+
+        mutating func takeWaiters() -> [CheckedContinuation<Void, Never>] {
+            defer { waiters = [] }
+            return waiters
+        }
+    }
+    private let state = Mutex(State())
+
+    init(logger: Logger, timerLoop: EventLoop, handler: @escaping @Sendable (Connection) async throws -> Void) {
+        self.logger = logger
+        self.timerLoop = timerLoop
+        self.handler = handler
+    }
+
+    /// Connections whose handler is running.
+    var connectionCount: Int { state.withLock { $0.live.count } }
+
+    /// Starts the handler of an accepted, prepared connection (on the connection's loop); a
+    /// connection that arrives after accepting stopped is aborted.
+    func deliver(_ connection: Connection) {
+        let admitted = state.withLock { state -> Bool in
+            guard state.accepting else { return false }
+            state.live[ObjectIdentifier(connection)] = connection
+            return true
+        }
+        guard admitted else {
+            connection.abort()
+            return
+        }
+        Task(executorPreference: connection.loop) { await self.handle(connection) }
+    }
+
+    private func handle(_ connection: Connection) async {
+        do {
+            try await handler(connection)
+            try await connection.close()
+        } catch {
+            logger.debug("connection \(connection.remoteAddress?.description ?? "?"): \(error)")
+            connection.abort()
+        }
+        let waiters = state.withLock { state in
+            state.live.removeValue(forKey: ObjectIdentifier(connection))
+            return state.isDone ? state.takeWaiters() : []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Starts closing the listeners (each on its loop; closing twice is harmless); connections
+    /// accepted from now on are refused.
+    func stopAccepting() {
+        for listener in listeners.withLock({ $0 }) { listener.loop.execute { listener.close() } }
+        let waiters = state.withLock { state in
+            state.accepting = false
+            return state.isDone ? state.takeWaiters() : []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// `stopAccepting()`, returning once every listener is closed: when `close()` or `abort()`
+    /// returns, the port is free again and a Unix socket file is gone (a server started right
+    /// after on the same path must not lose its fresh file to the old listener's late unlink).
+    func closeListeners() async {
+        stopAccepting()
+        for listener in listeners.withLock({ $0 }) { await listener.waitUntilClosed() }
+    }
+
+    /// Returns once accepting stopped and every handler returned.
+    func waitUntilDone() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                if state.isDone { return true }
+                state.waiters.append(waiter)
+                return false
+            }
+            if done { waiter.resume() }
+        }
+    }
+
+    func abortAll() {
+        for connection in state.withLock({ Array($0.live.values) }) { connection.abort() }
+    }
+}

@@ -1,0 +1,52 @@
+/// The one task suspended on a stream for one reason (a reader waiting for bytes, a drainer
+/// waiting for the queue to shrink, a handshake waiting to finish), and how it is woken.
+///
+/// Each wait gets a new generation: a cancellation handler, which runs on another thread and
+/// reaches the loop later, names the generation it belongs to, so it can never cancel a newer
+/// wait of the same stream. Tested on its own (WaiterTests).
+package struct Waiter {
+    private var continuation: UnsafeContinuation<Void, any Error>?
+    private var generation: UInt64 = 0
+
+    package init() {}
+
+    package var isWaiting: Bool { continuation != nil }
+
+    /// Starts a new wait; returns the generation its cancellation must name.
+    package mutating func begin() -> UInt64 {
+        generation &+= 1
+        return generation
+    }
+
+    /// Parks `continuation` for the current generation.
+    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>) {
+        precondition(self.continuation == nil, "a second task waits on the same stream")
+        self.continuation = continuation
+    }
+
+    /// Wakes the waiting task, if any; true if there was one.
+    @discardableResult
+    package mutating func resume() -> Bool {
+        guard let waiting = continuation else { return false }
+        continuation = nil
+        waiting.resume()
+        return true
+    }
+
+    /// Wakes the waiting task, if any, with `error`.
+    package mutating func resume(throwing error: any Error) {
+        guard let waiting = continuation else { return }
+        continuation = nil
+        waiting.resume(throwing: error)
+    }
+
+    /// A cancellation for wait `generation` arrived: wakes the task with `CancellationError` if
+    /// that wait is still the one parked. Returns true if it woke it.
+    @discardableResult
+    package mutating func cancel(generation: UInt64) -> Bool {
+        guard generation == self.generation, let waiting = continuation else { return false }
+        continuation = nil
+        waiting.resume(throwing: CancellationError())
+        return true
+    }
+}
