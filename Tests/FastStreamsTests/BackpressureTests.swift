@@ -9,7 +9,8 @@ extension FastStreamsTests {
         static let piece = 64 * 1024
 
         /// A server whose handler parks until `gate` opens, then reads everything and answers with
-        /// the checksum of what it read. The server-side connection is posted to `accepted`.
+        /// the checksum of what it read. The server-side connection is posted to `accepted`. The
+        /// gate is opened when `body` ends, however it ends, before the server closes.
         func withGatedServer<T>(readBufferLimit: Int, gate: Gate, accepted: Mailbox<Connection>,
                                 _ body: (Server) async throws -> T) async throws -> T {
             var options = StreamOptions()
@@ -19,7 +20,10 @@ extension FastStreamsTests {
                 await gate.wait()
                 let sum = try await checksumToEOF(connection.reader)
                 try connection.writer.write("\(sum)\n")
-            }, body)
+            }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
+                return try await body(server)
+            }
         }
 
         @Test(arguments: Caller.allCases)
@@ -27,11 +31,10 @@ extension FastStreamsTests {
             let limit = 64 * 1024
             let payload = randomBytes(32 * 1024 * 1024, seed: 5)
             let gate = Gate()
-            defer { gate.open() }
             let accepted = Mailbox<Connection>()
             try await withGatedServer(readBufferLimit: limit, gate: gate, accepted: accepted) { server in
                 try await withConnection(to: server) { connection in
-                    let peer = try #require(await accepted.next())
+                    let peer = try await accepted.next(within: .seconds(30))
                     try await caller.run(connection) { () async throws in
                         // One write that never suspends: what the kernel does not take is queued.
                         try connection.writer.write(payload)
@@ -63,12 +66,11 @@ extension FastStreamsTests {
             let payload = randomBytes(total, seed: 6)
             let high = 256 * 1024, low = 32 * 1024
             let gate = Gate()
-            defer { gate.open() }
             let accepted = Mailbox<Connection>()
             try await withGatedServer(readBufferLimit: 64 * 1024, gate: gate, accepted: accepted) { server in
                 try await withConnection(to: server) { connection in
                     connection.writer.setWatermarks(high: high, low: low)
-                    _ = try #require(await accepted.next())
+                    _ = try await accepted.next(within: .seconds(30))
                     try await caller.run(connection) { () async throws in
                         let writer = connection.writer
                         // The writer task: 64 KiB pieces, drain after each.
@@ -111,7 +113,7 @@ extension FastStreamsTests {
                 try await echoHandler(connection)
             }) { server in
                 try await withConnection(to: server, options: options) { connection in
-                    let peer = try #require(await accepted.next())
+                    let peer = try await accepted.next(within: .seconds(30))
                     try await caller.run(connection) { () async throws in
                         try connection.writer.write(payload)
                         try await waitUntil("the echo server's writer backs up") {

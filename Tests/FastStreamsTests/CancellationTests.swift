@@ -78,12 +78,12 @@ extension FastStreamsTests {
         func cancelledDrainKeepsTheQueue(caller: Caller) async throws {
             let payload = randomBytes(16 * 1024 * 1024, seed: 21)
             let gate = Gate()
-            defer { gate.open() }
             let result = Mailbox<Checksum>()
             try await withServer(handler: { connection in
                 await gate.wait()
                 result.send(try await checksumToEOF(connection.reader))
             }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
                 try await withConnection(to: server) { connection in
                     try await caller.run(connection) { () async throws in
                         try connection.writer.write(payload)
@@ -97,7 +97,7 @@ extension FastStreamsTests {
                         connection.writer.finish()
                     }
                 }
-                #expect(await result.next() == Checksum.of(payload), "no byte lost or duplicated")
+                #expect(try await result.next(within: .seconds(30)) == Checksum.of(payload), "no byte lost or duplicated")
             }
         }
 

@@ -9,49 +9,49 @@ extension FastStreamsTests {
     @Suite struct ConnectErrorTests {
         @Test func connectionRefused() async throws {
             let port = try unusedPort()
-            let error = await thrownError { _ = try await openConnection(host: "127.0.0.1", port: port) }
-            guard case .connectFailed(let host, let reportedPort, let errno)? = streamError(error) else {
-                Issue.record("expected connectFailed, got \(String(describing: error))")
-                return
+            let error = await thrownError("a connect to a closed port") { _ = try await openConnection(host: "127.0.0.1", port: port) }
+            if case .connectFailed(let host, let reportedPort, let errno)? = error as? StreamError {
+                #expect(host == "127.0.0.1")
+                #expect(reportedPort == port)
+                #expect(errno == .connectionRefused)
+            } else {
+                Issue.record("expected connectFailed, got \(describe(error))")
             }
-            #expect(host == "127.0.0.1")
-            #expect(reportedPort == port)
-            #expect(errno == .connectionRefused)
         }
 
         @Test func unixSocketPathThatDoesNotExist() async throws {
             let path = temporaryPath("missing")
-            let error = await thrownError { _ = try await openConnection(unixPath: path) }
-            guard case .connectFailed(_, _, let errno)? = streamError(error) else {
-                Issue.record("expected connectFailed, got \(String(describing: error))")
-                return
+            let error = await thrownError("a connect to a missing Unix path") { _ = try await openConnection(unixPath: path) }
+            if case .connectFailed(_, _, let errno)? = error as? StreamError {
+                #expect(errno == .noSuchFileOrDirectory)
+            } else {
+                Issue.record("expected connectFailed, got \(describe(error))")
             }
-            #expect(errno == .noSuchFileOrDirectory)
         }
 
         @Test func unresolvableHost() async throws {
-            let error = await thrownError { _ = try await openConnection(host: "no-such-host.invalid", port: 80) }
-            guard case .resolutionFailed(let host, _, let reason)? = streamError(error) else {
-                Issue.record("expected resolutionFailed, got \(String(describing: error))")
-                return
+            let error = await thrownError("a connect to an unresolvable name") {
+                _ = try await openConnection(host: "no-such-host.invalid", port: 80)
             }
-            #expect(host == "no-such-host.invalid")
-            #expect(!reason.isEmpty)
+            if case .resolutionFailed(let host, _, let reason)? = error as? StreamError {
+                #expect(host == "no-such-host.invalid")
+                #expect(!reason.isEmpty)
+            } else {
+                Issue.record("expected resolutionFailed, got \(describe(error))")
+            }
         }
 
         @Test func invalidArguments() async throws {
             for port in [-1, 65536] {
-                let error = await thrownError { _ = try await openConnection(host: "127.0.0.1", port: port) }
-                guard case .invalidArgument? = streamError(error) else {
-                    Issue.record("port \(port): expected invalidArgument, got \(String(describing: error))")
-                    continue
+                let error = await thrownError("a connect to port \(port)") { _ = try await openConnection(host: "127.0.0.1", port: port) }
+                if case .invalidArgument? = error as? StreamError {} else {
+                    Issue.record("port \(port): expected invalidArgument, got \(describe(error))")
                 }
             }
             let long = "/tmp/" + String(repeating: "x", count: 200)
-            let error = await thrownError { _ = try await openConnection(unixPath: long) }
-            guard case .invalidArgument? = streamError(error) else {
-                Issue.record("expected invalidArgument, got \(String(describing: error))")
-                return
+            let error = await thrownError("a connect to a Unix path too long") { _ = try await openConnection(unixPath: long) }
+            if case .invalidArgument? = error as? StreamError {} else {
+                Issue.record("expected invalidArgument, got \(describe(error))")
             }
         }
 
@@ -66,14 +66,13 @@ extension FastStreamsTests {
                 do {
                     queued.append(try await openConnection(host: "127.0.0.1", port: listener.port,
                                                            connectTimeout: .milliseconds(300)))
-                } catch let error as StreamError {
-                    guard case .connectTimedOut(let host, let port) = error else {
-                        Issue.record("expected connectTimedOut, got \(error)")
-                        break
-                    }
+                } catch StreamError.connectTimedOut(let host, let port) {
                     #expect(host == "127.0.0.1")
                     #expect(port == listener.port)
                     timedOut = true
+                    break
+                } catch {
+                    Issue.record("expected connectTimedOut, got \(describe(error))")
                     break
                 }
             }
@@ -84,14 +83,14 @@ extension FastStreamsTests {
 
         @Test func aTinyConnectTimeoutExpires() async throws {
             // Resolving "localhost" alone takes longer than a nanosecond.
-            let error = await thrownError {
+            let error = await thrownError("a connect with a 1 ns timeout") {
                 _ = try await openConnection(host: "localhost", port: 9, connectTimeout: .nanoseconds(1))
             }
-            guard case .connectTimedOut(let host, 9)? = streamError(error) else {
-                Issue.record("expected connectTimedOut, got \(String(describing: error))")
-                return
+            if case .connectTimedOut(let host, 9)? = error as? StreamError {
+                #expect(host == "localhost")
+            } else {
+                Issue.record("expected connectTimedOut, got \(describe(error))")
             }
-            #expect(host == "localhost")
         }
     }
 }

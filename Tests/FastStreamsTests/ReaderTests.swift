@@ -86,13 +86,13 @@ extension FastStreamsTests {
             try await withScript(parts) { connection, feeder in
                 try await feeder.sendAll(to: connection)
                 try await caller.run(connection) { () async throws in
-                    let error = await thrownError { _ = try await connection.reader.read(exactly: 25) }
-                    guard case .incompleteRead(let partial, let expected)? = streamError(error) else {
-                        Issue.record("expected incompleteRead, got \(String(describing: error))")
-                        return
+                    let error = await thrownError("read(exactly:) past EOF") { _ = try await connection.reader.read(exactly: 25) }
+                    if case .incompleteRead(let partial, let expected)? = error as? StreamError {
+                        #expect(partial.string == "0123456789")
+                        #expect(expected == 25)
+                    } else {
+                        Issue.record("expected incompleteRead, got \(describe(error))")
                     }
-                    #expect(partial.string == "0123456789")
-                    #expect(expected == 25)
                     #expect(try await connection.reader.read() == nil)
                     #expect(connection.reader.atEOF)
                 }
@@ -127,12 +127,12 @@ extension FastStreamsTests {
                     #expect(try await connection.reader.read(until: delimiter).string == "a<=>")
                     #expect(try await connection.reader.read(until: delimiter).string == "b<=>")
                     #expect(try await connection.reader.read(until: delimiter).string == "c<=x<=>")
-                    let error = await thrownError { _ = try await connection.reader.read(until: delimiter) }
-                    guard case .incompleteRead(let partial, _)? = streamError(error) else {
-                        Issue.record("expected incompleteRead at EOF, got \(String(describing: error))")
-                        return
+                    let error = await thrownError("read(until:) at EOF") { _ = try await connection.reader.read(until: delimiter) }
+                    if case .incompleteRead(let partial, _)? = error as? StreamError {
+                        #expect(partial.count == 0)
+                    } else {
+                        Issue.record("expected incompleteRead at EOF, got \(describe(error))")
                     }
-                    #expect(partial.count == 0)
                 }
             }
         }
@@ -145,17 +145,18 @@ extension FastStreamsTests {
                 try await caller.run(connection) { () async throws in
                     let reader = connection.reader
                     // No delimiter within the limit.
-                    let error = await thrownError { _ = try await reader.read(until: [0x21], limit: 8) }
-                    guard case .limitExceeded(let limit)? = streamError(error) else {
-                        Issue.record("expected limitExceeded, got \(String(describing: error))")
-                        return
+                    let error = await thrownError("read(until:) with no delimiter") { _ = try await reader.read(until: [0x21], limit: 8) }
+                    if case .limitExceeded(let limit)? = error as? StreamError {
+                        #expect(limit == 8)
+                    } else {
+                        Issue.record("expected limitExceeded, got \(describe(error))")
                     }
-                    #expect(limit == 8)
                     // A delimiter that is there but beyond the limit.
-                    let beyond = await thrownError { _ = try await reader.read(until: Array(";".utf8), limit: 10) }
-                    guard case .limitExceeded? = streamError(beyond) else {
-                        Issue.record("expected limitExceeded, got \(String(describing: beyond))")
-                        return
+                    let beyond = await thrownError("read(until:) with the delimiter beyond the limit") {
+                        _ = try await reader.read(until: Array(";".utf8), limit: 10)
+                    }
+                    if case .limitExceeded? = beyond as? StreamError {} else {
+                        Issue.record("expected limitExceeded, got \(describe(beyond))")
                     }
                     #expect(await connection.bufferedInboundBytes == 21, "nothing was consumed")
                     // With room, the same data reads fine.
@@ -190,10 +191,9 @@ extension FastStreamsTests {
                 try await feeder.sendAll(to: connection)
                 try await caller.run(connection) { () async throws in
                     let reader = connection.reader
-                    let error = await thrownError { _ = try await reader.readLine(limit: 100) }
-                    guard case .limitExceeded(100)? = streamError(error) else {
-                        Issue.record("expected limitExceeded(100), got \(String(describing: error))")
-                        return
+                    let error = await thrownError("readLine past its limit") { _ = try await reader.readLine(limit: 100) }
+                    if case .limitExceeded(100)? = error as? StreamError {} else {
+                        Issue.record("expected limitExceeded(100), got \(describe(error))")
                     }
                     #expect(try await reader.readLine(limit: 1000) == long)
                     #expect(try await reader.readLine(limit: 10) == "short")
@@ -243,10 +243,9 @@ extension FastStreamsTests {
             try await withScript([Array("late".utf8)]) { connection, feeder in
                 async let first = connection.reader.read()
                 try await waitUntil("the first read waits") { await connection.hasWaitingReader }
-                let error = await thrownError { _ = try await connection.reader.read() }
-                guard case .concurrentRead? = streamError(error) else {
-                    Issue.record("expected concurrentRead, got \(String(describing: error))")
-                    return
+                let error = await thrownError("a second read") { _ = try await connection.reader.read() }
+                if case .concurrentRead? = error as? StreamError {} else {
+                    Issue.record("expected concurrentRead, got \(describe(error))")
                 }
                 try await feeder.send(0, to: connection, waitForBuffering: false)
                 #expect(try await first?.string == "late")

@@ -49,12 +49,12 @@ extension FastStreamsTests {
             let first = Self.chunks(seed: 73), second = Self.chunks(seed: 74)
             let expected = big + first.bytes + Array("|".utf8) + second.bytes
             let gate = Gate()
-            defer { gate.open() }
             let result = Mailbox<[UInt8]>()
             try await withServer(handler: { connection in
                 await gate.wait()
                 result.send(try await readToEOF(connection.reader))
             }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
                 try await withConnection(to: server) { connection in
                     try await caller.run(connection) { () async throws in
                         try connection.writer.write(big)
@@ -67,7 +67,7 @@ extension FastStreamsTests {
                         connection.writer.finish()
                     }
                 }
-                let received = try #require(await result.next())
+                let received = try await result.next(within: .seconds(30))
                 #expect(received.count == expected.count)
                 #expect(received == expected)
             }

@@ -141,6 +141,11 @@ func thrownError(_ what: Comment = "the call", sourceLocation: SourceLocation = 
     }
 }
 
+/// An outcome as a test's issues name it: the error's type and text, or "no error".
+func describe(_ error: (any Error)?) -> String {
+    error.map { "\(type(of: $0)): \($0)" } ?? "no error"
+}
+
 /// `error` as a `StreamError`, recording an issue when it is something else.
 func streamError(_ error: (any Error)?, sourceLocation: SourceLocation = #_sourceLocation) -> StreamError? {
     guard let error else { return nil }
@@ -179,27 +184,62 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
     }
 }
 
-/// A one-shot signal: `wait()` returns once `open()` was called. Tests open their gates in a
-/// `defer`, so a failing test never leaves a server handler parked.
+/// A one-shot signal: `wait()` returns once `open()` was called. A server handler parked on a
+/// gate keeps `Server.close()` and `Server.abort()` waiting, so a test opens its gate in a `defer`
+/// at the top of the server's body, which runs before the server is closed or aborted on every
+/// path (a test-level `defer` runs only after that, too late). As a last resort `wait()` gives up
+/// after `timeout` and records an issue, so a gate left shut fails its test instead of hanging
+/// the suite.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct Waiter {
+        let continuation: CheckedContinuation<Bool, Never>
+        let timer: Task<Void, Never>
+    }
+
+    private struct State {
+        var open = false
+        var nextID = 0
+        var waiters: [Int: Waiter] = [:]
+    }
+
+    private let state = Mutex(State())
 
     func open() {
         let waiters = state.withLock { state in
-            defer { state = (true, []) }
-            return state.waiters
+            state.open = true
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters {
+            waiter.timer.cancel()
+            waiter.continuation.resume(returning: true)
+        }
     }
 
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state in
-                if !state.open { state.waiters.append(continuation) }
-                return state.open
+    func wait(timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation) async {
+        let opened = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let waiting = state.withLock { state in
+                guard !state.open else { return false }
+                state.nextID += 1
+                let id = state.nextID
+                let timer = Task { [self] in
+                    try? await Task.sleep(for: timeout)
+                    expire(id)
+                }
+                state.waiters[id] = Waiter(continuation: continuation, timer: timer)
+                return true
             }
-            if ready { continuation.resume() }
+            if !waiting { continuation.resume(returning: true) }
         }
+        if !opened {
+            Issue.record("a gate stayed shut for \(timeout): open it before the server closes", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Releases waiter `id` unopened, unless `open()` already released it.
+    private func expire(_ id: Int) {
+        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        waiter?.continuation.resume(returning: false)
     }
 }
 
@@ -215,10 +255,21 @@ final class Mailbox<Value: Sendable>: Sendable {
     /// After the values already sent, `next()` returns nil.
     func finish() { continuation.finish() }
 
-    /// The next value sent (or nil once the test task is cancelled).
+    /// The next value sent (or nil once the test task is cancelled, or after `finish()`). Tests
+    /// use `next(within:)`: a handler that fails before it sends must not hang the test.
     func next() async -> Value? {
         var iterator = stream.makeAsyncIterator()
         return await iterator.next()
+    }
+
+    /// The next value; records an issue and throws when none came within `timeout`.
+    func next(within timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Value {
+        let value = try await withTimeout(timeout) { [self] in await self.next() }
+        guard let value, let value else {
+            Issue.record("nothing arrived within \(timeout)", sourceLocation: sourceLocation)
+            throw TestFailure("mailbox timeout")
+        }
+        return value
     }
 }
 

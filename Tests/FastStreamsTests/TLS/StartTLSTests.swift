@@ -203,15 +203,19 @@ extension FastStreamsTests {
             try await withServer { server in
                 let connection = try await connect(to: server)
                 defer { connection.abort() }
-                let error = await thrownError {
+                let error = await thrownError("startTLS with a server configuration on the client side") {
                     try await startTLS(connection, tls: try certificates.server(), serverName: "localhost")
                 }
-                guard case .invalidConfiguration? = tlsError(error) else { return }
+                if case .invalidConfiguration? = error as? TLSError {} else {
+                    Issue.record("expected invalidConfiguration, got \(describe(error))")
+                }
                 #expect(throws: (any Error).self, "plaintext must not go out after a failed upgrade") {
                     try connection.writer.write("secret")
                 }
                 let readError = await thrownError("a read after a failed upgrade") { _ = try await connection.reader.read() }
-                guard case .invalidConfiguration? = tlsError(readError) else { return }
+                if case .invalidConfiguration? = readError as? TLSError {} else {
+                    Issue.record("a read after a failed upgrade: expected invalidConfiguration, got \(describe(readError))")
+                }
             }
         }
     }

@@ -79,9 +79,8 @@ extension FastStreamsTests {
                 let silent = try await connect(to: server)
                 defer { silent.abort() }
                 let error = try await outcomes.next(within: .seconds(20)).expectFailure()
-                guard case .handshakeTimedOut? = tlsError(error) else {
-                    Issue.record("expected handshakeTimedOut, got \(String(describing: error))")
-                    return
+                if case .handshakeTimedOut? = error as? TLSError {} else {
+                    Issue.record("expected handshakeTimedOut, got \(describe(error))")
                 }
                 #expect(isDisconnect(await readUntilDisconnected(silent)))
             }
@@ -98,9 +97,8 @@ extension FastStreamsTests {
                     _ = try await openConnection(host: "127.0.0.1", port: server.port,
                                                  tls: try certificates.client(handshakeTimeout: .milliseconds(300)))
                 }
-                guard case .handshakeTimedOut? = tlsError(error) else {
-                    Issue.record("expected handshakeTimedOut, got \(String(describing: error))")
-                    return
+                if case .handshakeTimedOut? = error as? TLSError {} else {
+                    Issue.record("expected handshakeTimedOut, got \(describe(error))")
                 }
                 // The client's connection was closed: the server sees it end.
                 let peer = try await accepted.next(within: .seconds(10))
@@ -155,9 +153,8 @@ extension FastStreamsTests {
                 raw.writer.finish()  // FIN halfway through the record
                 let error = try await outcomes.next(within: .seconds(20)).expectFailure()
                 // The input ended without close_notify, inside the handshake.
-                guard case .unexpectedEOF? = tlsError(error) else {
-                    Issue.record("expected unexpectedEOF, got \(String(describing: error))")
-                    return
+                if case .unexpectedEOF? = error as? TLSError {} else {
+                    Issue.record("expected unexpectedEOF, got \(describe(error))")
                 }
                 #expect(isDisconnect(await readUntilDisconnected(raw)))
                 try await expectStillServing(server, certificates)
@@ -180,9 +177,8 @@ extension FastStreamsTests {
                 try await Task.sleep(for: .milliseconds(50))
                 raw.abort()
                 let error = try await outcomes.next(within: .seconds(30)).expectFailure()
-                guard case .connectionReset? = error as? StreamError else {
-                    Issue.record("expected StreamError.connectionReset, got \(String(describing: error))")
-                    return
+                if case .connectionReset? = error as? StreamError {} else {
+                    Issue.record("expected StreamError.connectionReset, got \(describe(error))")
                 }
                 try await expectStillServing(server, certificates)
             }
@@ -200,9 +196,8 @@ extension FastStreamsTests {
                     _ = try await openConnection(host: "127.0.0.1", port: server.port,
                                                  tls: try certificates.client(handshakeTimeout: .seconds(60)))
                 }
-                guard case .connectionReset? = error as? StreamError else {
-                    Issue.record("expected StreamError.connectionReset, got \(String(describing: error))")
-                    return
+                if case .connectionReset? = error as? StreamError {} else {
+                    Issue.record("expected StreamError.connectionReset, got \(describe(error))")
                 }
             }
         }
@@ -217,9 +212,8 @@ extension FastStreamsTests {
                     _ = try await openConnection(host: "127.0.0.1", port: server.port,
                                                  tls: try certificates.client(handshakeTimeout: .seconds(60)))
                 }
-                guard case .unexpectedEOF? = tlsError(error) else {
-                    Issue.record("expected unexpectedEOF, got \(String(describing: error))")
-                    return
+                if case .unexpectedEOF? = error as? TLSError {} else {
+                    Issue.record("expected unexpectedEOF, got \(describe(error))")
                 }
             }
         }
@@ -245,9 +239,8 @@ extension FastStreamsTests {
             try await waitUntil("the server is in the handshake") { server.connectionCount == 1 }
             await server.abort()
             let error = try await outcomes.next(within: .seconds(1)).expectFailure()
-            guard case .closed? = error as? StreamError else {
-                Issue.record("expected StreamError.closed, got \(String(describing: error))")
-                return
+            if case .closed? = error as? StreamError {} else {
+                Issue.record("expected StreamError.closed, got \(describe(error))")
             }
             #expect(isDisconnect(await readUntilDisconnected(silent)))
         }
@@ -265,9 +258,8 @@ extension FastStreamsTests {
                 try await Task.sleep(for: .milliseconds(50))
                 try await connection.close()
                 let error = await handshake
-                guard case .closed? = error as? StreamError else {
-                    Issue.record("expected StreamError.closed, got \(String(describing: error))")
-                    return
+                if case .closed? = error as? StreamError {} else {
+                    Issue.record("expected StreamError.closed, got \(describe(error))")
                 }
                 gate.open()
             }
@@ -289,11 +281,12 @@ extension FastStreamsTests {
                 let peer = try await accepted.next(within: .seconds(10))
                 try await Task.sleep(for: .milliseconds(50))
                 task.cancel()
-                let result = await task.result
-                guard case .failure(let error) = result, error is CancellationError else {
-                    Issue.record("expected CancellationError, got \(result)")
-                    if case .success(let connection) = result { connection.abort() }
-                    return
+                switch await task.result {
+                case .failure(let error):
+                    #expect(error is CancellationError, "got \(describe(error))")
+                case .success(let connection):
+                    Issue.record("expected CancellationError, the handshake completed")
+                    connection.abort()
                 }
                 #expect(isDisconnect(await readUntilDisconnected(peer)), "the cancelled connection is closed")
                 gate.open()

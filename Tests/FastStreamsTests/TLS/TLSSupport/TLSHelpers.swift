@@ -83,25 +83,25 @@ func tlsError(_ error: (any Error)?, sourceLocation: SourceLocation = #_sourceLo
 func expectVerificationFailure(_ error: (any Error)?, _ code: X509VerifyCode,
                                sourceLocation: SourceLocation = #_sourceLocation) {
     guard let error = tlsError(error, sourceLocation: sourceLocation) else { return }
-    guard case .certificateVerificationFailed(let actual, let reason) = error else {
+    if case .certificateVerificationFailed(let actual, let reason) = error {
+        #expect(actual == code, "X509 code \(actual.rawValue) (\(reason)), expected \(code.rawValue) (\(code))",
+                sourceLocation: sourceLocation)
+        #expect(!reason.isEmpty, sourceLocation: sourceLocation)
+    } else {
         Issue.record("expected certificateVerificationFailed(\(code.rawValue)), got \(error)", sourceLocation: sourceLocation)
-        return
     }
-    #expect(actual == code, "X509 code \(actual.rawValue) (\(reason)), expected \(code.rawValue) (\(code))",
-            sourceLocation: sourceLocation)
-    #expect(!reason.isEmpty, sourceLocation: sourceLocation)
 }
 
 /// Checks that `error` is `TLSError.handshakeFailed` whose reason mentions `text` (when given).
 func expectHandshakeFailure(_ error: (any Error)?, mentioning text: String? = nil,
                             sourceLocation: SourceLocation = #_sourceLocation) {
     guard let error = tlsError(error, sourceLocation: sourceLocation) else { return }
-    guard case .handshakeFailed(let reason, _) = error else {
+    if case .handshakeFailed(let reason, _) = error {
+        if let text {
+            #expect(reason.contains(text), "reason \"\(reason)\" should mention \"\(text)\"", sourceLocation: sourceLocation)
+        }
+    } else {
         Issue.record("expected handshakeFailed, got \(error)", sourceLocation: sourceLocation)
-        return
-    }
-    if let text {
-        #expect(reason.contains(text), "reason \"\(reason)\" should mention \"\(text)\"", sourceLocation: sourceLocation)
     }
 }
 
@@ -237,17 +237,5 @@ extension Result where Failure == any Error {
         case .failure(let error):
             return error
         }
-    }
-}
-
-extension Mailbox {
-    /// The next value; records an issue and throws when none came within `timeout`.
-    func next(within timeout: Duration, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Value {
-        let value = try await withTimeout(timeout) { [self] in await self.next() }
-        guard let value, let value else {
-            Issue.record("nothing arrived within \(timeout)", sourceLocation: sourceLocation)
-            throw TestFailure("mailbox timeout")
-        }
-        return value
     }
 }
