@@ -12,8 +12,8 @@ final class TLSCodec: StreamCodec {
     // `@exclusivity(unchecked)`: loop-confined (its stream asserts the loop at every entry point)
     // and consulted on every record.
     @exclusivity(unchecked) private(set) var handshakeStatus = HandshakeStatus.pending
-    @exclusivity(unchecked) private var info: TLSSessionInfo?
-    @exclusivity(unchecked) private var sentCloseNotify = false
+    private var info: TLSSessionInfo?
+    private var sentCloseNotify = false
     /// One for every session (a logger per connection would cost memory on every idle one).
     static let logger = Logger(label: "FastStreams.TLS")
 

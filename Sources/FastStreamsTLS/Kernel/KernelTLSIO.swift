@@ -13,11 +13,11 @@ final class KernelTLSIO: StreamIO {
     // `@exclusivity(unchecked)`: loop-confined (its stream asserts the loop at every entry point)
     // and on every record.
     @exclusivity(unchecked) private(set) var handshakeStatus = HandshakeStatus.pending
-    @exclusivity(unchecked) private var info: TLSSessionInfo?
+    private var info: TLSSessionInfo?
     /// The last OpenSSL call wanted the socket writable.
     @exclusivity(unchecked) private(set) var isOutputBlocked = false
-    @exclusivity(unchecked) private var sentCloseNotify = false
-    @exclusivity(unchecked) private var files = FileReadBuffer()
+    private var sentCloseNotify = false
+    private var files = FileReadBuffer()
 
     init(engine: TLSEngine, loop: EventLoop) {
         self.engine = engine

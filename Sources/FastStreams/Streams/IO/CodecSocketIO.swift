@@ -8,7 +8,7 @@ package final class CodecSocketIO: StreamIO {
     // loop), and on every record of the hot path.
     @exclusivity(unchecked) package var socket: SocketIO
     package let codec: any StreamCodec
-    @exclusivity(unchecked) private var files = FileReadBuffer()
+    private var files = FileReadBuffer()
 
     /// Takes over `socket` (with its EAGAIN latch and a reset a send already saw).
     package init(socket: SocketIO, codec: any StreamCodec) {

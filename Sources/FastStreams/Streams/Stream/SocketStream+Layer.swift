@@ -65,6 +65,7 @@ extension SocketStream {
 
     /// Acts on the handshake's progress (after each receive and flush while one runs).
     func checkHandshake() {
+        assertOnLoop()
         switch io.handshakeStatus {
         case .pending:
             break

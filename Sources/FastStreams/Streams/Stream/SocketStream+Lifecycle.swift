@@ -22,6 +22,7 @@ extension SocketStream {
     /// The output is dead (a send failed): drop the queue and wake the drainer. Reading goes on;
     /// a close that was waiting for the queue closes now.
     func outputFailed(_ error: any Error) {
+        assertOnLoop()
         switch lifecycle {
         case .open(_, .failed), .failed, .closed:
             return
@@ -53,6 +54,7 @@ extension SocketStream {
         guard loop.inEventLoop else {
             return try await withTaskExecutorPreference(loop) { try await self.close() }
         }
+        assertOnLoop()
         startClosing()
         guard !isClosed else { return }
         try await withTaskCancellationHandler {

@@ -34,6 +34,7 @@ extension SocketStream {
     /// The input ended cleanly (EOF, or the layer's end marker): wake the reader; a graceful
     /// close that waited for it completes.
     func inputEnded() {
+        assertOnLoop()
         switch lifecycle {
         case .open(.open, let output):
             lifecycle = .open(input: .ended, output: output)
@@ -49,6 +50,7 @@ extension SocketStream {
 
     /// Removes and returns the first `count` buffered bytes (zero-copy when they lie in one chunk).
     func takeInbound(_ count: Int) -> Chunk {
+        assertOnLoop()
         let chunk = inbound.take(count)
         inboundConsumed()
         return chunk
@@ -71,6 +73,7 @@ extension SocketStream {
 
     /// Waits until at least `count` bytes are buffered or the input ends. Returns false at EOF.
     func waitForBuffered(_ count: Int) async throws -> Bool {
+        assertOnLoop()
         while inbound.count < count {
             if let error = lifecycle.readError { throw error }
             if lifecycle.inputEnded { return false }

@@ -100,6 +100,7 @@ extension SocketStream {
 
     /// Completes a finish or a close once nothing is left to send; wakes a drainer.
     func outputFlushed() {
+        assertOnLoop()
         if outbound.isEmpty, io.pendingOutputBytes == 0 {
             switch lifecycle {
             case .open(let input, .finishing):
@@ -151,6 +152,7 @@ extension SocketStream {
         guard loop.inEventLoop else {
             return try await withTaskExecutorPreference(loop) { try await self.drain() }
         }
+        assertOnLoop()
         if let error = lifecycle.outputFailure { throw error }
         guard watermarks.mustWait(buffered: totalBufferedBytes) else { return }
         if drainWaiter.isWaiting { throw StreamError.concurrentDrain }

@@ -40,11 +40,11 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     @exclusivity(unchecked) package var outbound = OutboundQueue()
     @exclusivity(unchecked) var watermarks: Watermarks
     @exclusivity(unchecked) package var drainWaiter = Waiter()
-    @exclusivity(unchecked) package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
+    package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
 
     /// The running handshake's observer and timer (SocketStream+Layer).
-    @exclusivity(unchecked) var handshakeObserver: (((any Error)?) -> Void)?
-    @exclusivity(unchecked) var handshakeTimer: LoopTimer?
+    var handshakeObserver: (((any Error)?) -> Void)?
+    var handshakeTimer: LoopTimer?
     /// What the installed layer tells the world once its handshake is done (TLS: the session),
     /// readable from any thread.
     package let layerInfo = Mutex<(any Sendable)?>(nil)
