@@ -57,7 +57,8 @@ public final class TLSConfiguration: @unchecked Sendable {
             if kernelTLS { options |= fs_op_enable_ktls() }
             SSL_CTX_set_options(context, options)
             _ = fs_ssl_ctx_set_mode(context, fs_mode_partial_write())
-            if let cipherList, SSL_CTX_set_cipher_list(context, cipherList) != 1 {
+            let cipherList = cipherList ?? Self.intermediateCipherList
+            guard SSL_CTX_set_cipher_list(context, cipherList) == 1 else {
                 throw OpenSSLErrors.configuration("cipher list \(cipherList)")
             }
             if let cipherSuites, SSL_CTX_set_ciphersuites(context, cipherSuites) != 1 {
@@ -70,6 +71,21 @@ public final class TLSConfiguration: @unchecked Sendable {
         }
         ERR_clear_error()
     }
+
+    /// The default TLS 1.2 cipher list: Mozilla's "intermediate" profile
+    /// (https://wiki.mozilla.org/Security/Server_Side_TLS), without its finite-field DHE suites:
+    /// forward-secret ECDHE key exchange with ECDSA or RSA certificates, and AEAD ciphers only
+    /// (AES-GCM, ChaCha20-Poly1305). No static-RSA key exchange, no CBC, no SHA-1 MACs.
+    public static let intermediateCipherList = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    /// OpenSSL's own default TLS 1.2 cipher list (`DEFAULT`), the default before
+    /// ``intermediateCipherList``: for peers that only speak static-RSA or CBC suites, given
+    /// explicitly as `cipherList:`.
+    public static let openSSLDefaultCipherList = "DEFAULT"
 
     deinit {
         for session in sessions.withLock({ Array($0.values) }) { SSL_SESSION_free(session.pointer) }
@@ -84,8 +100,11 @@ public final class TLSConfiguration: @unchecked Sendable {
     ///   - verification: `.full` (chain, plus host name or IP address) by default.
     ///   - certificateChain, privateKey: a client certificate for mutual TLS.
     ///   - minimumVersion, maximumVersion: TLS 1.2 to 1.3 by default.
-    ///   - cipherList: the TLS 1.2 cipher list (OpenSSL syntax); nil keeps OpenSSL's default.
-    ///   - cipherSuites: the TLS 1.3 suites (OpenSSL syntax); nil keeps OpenSSL's default.
+    ///   - cipherList: the TLS 1.2 cipher list (OpenSSL syntax). nil, the default, means
+    ///     ``intermediateCipherList`` (ECDHE key exchange, AEAD ciphers only); pass
+    ///     ``openSSLDefaultCipherList`` for OpenSSL's own, wider list (static RSA, CBC).
+    ///   - cipherSuites: the TLS 1.3 suites (OpenSSL syntax); nil keeps OpenSSL's default, which
+    ///     is every TLS 1.3 suite Mozilla's "intermediate" profile allows (AES-GCM, ChaCha20-Poly1305).
     ///   - alpn: protocols to offer, in preference order.
     ///   - sessionResumption: remember sessions per server name and port and offer them again.
     ///   - kernelTLS: try Linux kernel TLS after the handshake.
