@@ -7,11 +7,21 @@ import SystemPackage
 
 /// One OS thread running epoll: socket readiness, timers, and Swift jobs.
 ///
-/// `EventLoop` is a Swift `SerialExecutor` and `TaskExecutor`. A task that prefers it
-/// (`withTaskExecutorPreference(loop)`, which the server does for every connection handler) runs
-/// on the loop's thread, so resuming a read or a drain is a push onto a local queue: no thread hop,
-/// no lock, no eventfd write. Jobs enqueued from other threads go through a locked queue and wake
-/// the loop with one eventfd write.
+/// `EventLoop` is a Swift `SerialExecutor` and `TaskExecutor`, so code can live on a loop two
+/// ways, and both run on the loop's thread with no hop per library call:
+/// - a task that prefers the loop (`withTaskExecutorPreference(loop)`, as every server handler
+///   does) runs its nonisolated code there;
+/// - an actor whose `unownedExecutor` is `loop.asUnownedSerialExecutor()` runs isolated to the
+///   loop. The library's async calls are `nonisolated(nonsending)`: they run where they are called
+///   and do not leave the actor.
+/// Resuming a read or a drain is then a push onto a local queue: no thread hop, no lock, no eventfd
+/// write. Jobs enqueued from other threads go through a locked queue and wake the loop with one
+/// eventfd write.
+///
+/// The two roles enqueue through two objects, so that each job runs in the context it was made
+/// for: a job for the loop as a task executor runs with the loop as its task executor only (its
+/// nonisolated code then calls nonisolated code without a switch), a job for an actor on the loop
+/// runs isolated to the loop's serial executor (its actor code then calls actor code without one).
 public final class EventLoop: @unchecked Sendable {
     // Safety: state marked "loop-confined" is read and written only on the loop's own thread
     // (`isCurrent`); `run()` is the only code that runs there besides handlers and jobs it calls.
@@ -19,9 +29,16 @@ public final class EventLoop: @unchecked Sendable {
     // descriptors are immutable after init and closed by `shutdown()` under `remoteJobs`' lock.
 
     enum Job {
-        case swift(UnownedJob)
+        /// For the loop as a task executor (a task that prefers the loop).
+        case task(UnownedJob)
+        /// For the loop as a serial executor (an actor on the loop).
+        case isolated(UnownedJob)
         case closure(@Sendable () -> Void)
     }
+
+    /// The loop in its serial-executor role (see ``asUnownedSerialExecutor()``).
+    // Set once in init, before the thread starts; read by every job run isolated to the loop.
+    @exclusivity(unchecked) private var serial: LoopSerialExecutor!
 
     let epollFD: Int32
     private let wakeFD: Int32
@@ -54,6 +71,7 @@ public final class EventLoop: @unchecked Sendable {
         epollFD = ep
         wakeFD = ev
         _ = cfs_epoll_ctl(ep, EPOLL_CTL_ADD, ev, EPOLLIN.rawValue)
+        serial = LoopSerialExecutor(loop: self)
         thread = OSThread(name: name) { [self] in run() }
     }
 
@@ -69,7 +87,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func submit(_ job: Job) {
+    fileprivate func submit(_ job: Job) {
         if inEventLoop {
             localJobs.append(job)
             return
@@ -169,8 +187,13 @@ public final class EventLoop: @unchecked Sendable {
         while budget > 0, let job = localJobs.popFirst() {
             budget -= 1
             switch job {
-            case .swift(let job):
+            case .task(let job):
                 job.runSynchronously(on: asUnownedTaskExecutor())
+            case .isolated(let job):
+                // Isolated to the loop and nothing else: with the loop also given as the task
+                // executor, the runtime saw a context other than the one an actor job expects
+                // and re-enqueued the job at every resumption (a loop turn each).
+                job.runSynchronously(on: serial.asUnownedSerialExecutor())
             case .closure(let work):
                 work()
             }
@@ -217,18 +240,39 @@ public final class EventLoop: @unchecked Sendable {
 }
 
 extension EventLoop: SerialExecutor, TaskExecutor {
-    /// Queues a Swift job on the loop (no wake-up when called on the loop itself).
+    /// Queues a job of a task that prefers this loop (no wake-up when called on the loop itself).
     public func enqueue(_ job: consuming ExecutorJob) {
-        submit(.swift(UnownedJob(job)))
+        submit(.task(UnownedJob(job)))
     }
 
-    /// This loop as a serial executor.
+    /// This loop as a serial executor, for actors that live on it:
+    /// `nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }`.
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
+        serial.asUnownedSerialExecutor()
     }
 
     /// Traps unless called on the loop's thread; lets `assumeIsolated` work for actors on the loop.
     public func checkIsolated() {
         precondition(inEventLoop, "not on the EventLoop's thread")
+    }
+}
+
+/// The serial-executor face of an ``EventLoop``: jobs enqueued here run isolated to it.
+private final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
+    // Safety: `loop` is immutable; the loop owns this object and outlives every job on it.
+    unowned let loop: EventLoop
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        loop.submit(.isolated(UnownedJob(job)))
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
+    }
+
+    func checkIsolated() {
+        loop.checkIsolated()
     }
 }

@@ -54,8 +54,11 @@ final class ServerCore: Sendable {
 
     private func handle(_ connection: Connection) async {
         do {
-            try await handler(connection)
-            try await connection.close()
+            // One cancellation handler for all the handler's reads and drains.
+            try await CancellationScope.run {
+                try await handler(connection)
+                try await connection.close()
+            }
         } catch {
             logger.debug("connection \(connection.remoteAddress?.description ?? "?"): \(error)")
             connection.abort()

@@ -16,11 +16,11 @@ import Logging
 /// - Throws: ``TLSError`` (verification, handshake failure, timeout), ``StreamError``, or
 ///   `CancellationError` (the connection is then failed too).
 @discardableResult
-public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide: Bool = false,
+nonisolated(nonsending) public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide: Bool = false,
                      serverName: String? = nil) async throws -> Connection {
     let stream = connection.stream
     let port = connection.remoteAddress?.port ?? 0
-    try await withTaskExecutorPreference(stream.loop) {
+    try await stream.onLoop {
         do {
             try installTLS(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
         } catch {

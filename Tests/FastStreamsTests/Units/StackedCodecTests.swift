@@ -369,11 +369,7 @@ extension FastStreamsTests {
             // Now the lower end marker alone.
             #expect([UInt8(0)].withUnsafeBytes { receiver.stack.feedInput($0) } == 1)
             let first = decodeOnce(receiver.stack)
-            withKnownIssue("StackedCodec.decode answers .needsInput when the lower codec ends with nothing left to pump; it must ask the upper codec again") {
-                #expect(isEnded(first), "first decode after the lower end marker: \(first)")
-            }
-            // Without new input, a second decode says what the first should have.
-            #expect(isEnded(decodeOnce(receiver.stack)))
+            #expect(isEnded(first), "first decode after the lower end marker: \(first)")
         }
 
         @Test func theLowerEndMarkerAfterDataInOneRead() {
@@ -402,13 +398,8 @@ extension FastStreamsTests {
             let (stack, _, _) = Stack.xorOverFrames.make()
             #expect([UInt8(255), 1, 2].withUnsafeBytes { stack.feedInput($0) } == 3)
             let first = decodeOnce(stack)
-            withKnownIssue("StackedCodec.decode answers .needsInput when the lower codec fails while pumping up; it must report the failure") {
-                #expect(failure(first) as? FakeCodecError == .badFrame, "first decode: \(first)")
-            }
+            #expect(failure(first) as? FakeCodecError == .badFrame, "first decode: \(first)")
             #expect(failure(stack.handshakeStatus) as? FakeCodecError == .badFrame, "the stack reports the lower failure")
-            // Without new input, a second decode says what the first should have.
-            let second = decodeOnce(stack)
-            #expect(failure(second) as? FakeCodecError == .badFrame, "second decode: \(second)")
         }
 
         @Test func anUpperDecodingFailurePassesThrough() {

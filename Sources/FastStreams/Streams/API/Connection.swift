@@ -28,7 +28,7 @@ public final class Connection: Sendable {
     public var writer: Writer { Writer(connection: self) }
 
     /// Flushes queued bytes, then closes; see ``Writer/close()``.
-    public func close() async throws {
+    nonisolated(nonsending) public func close() async throws {
         try await stream.close()
     }
 

@@ -21,26 +21,31 @@ public struct Reader: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let reader: Reader
         /// The next chunk, or nil once the peer finished sending and everything was read.
-        public mutating func next() async throws -> Chunk? { try await reader.read() }
+        nonisolated(nonsending) public mutating func next() async throws -> Chunk? { try await reader.read() }
+
+        /// The next chunk, read on the caller's actor (the form `for try await` uses).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Chunk? {
+            try await reader.read()
+        }
     }
 
     /// An iterator over received chunks.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: self) }
 
     /// Everything buffered (at least one byte, waiting if needed), or nil at EOF.
-    public func read() async throws -> Chunk? {
+    nonisolated(nonsending) public func read() async throws -> Chunk? {
         try await stream.readChunk(max: .max)
     }
 
     /// At most `max` bytes (at least one, waiting if needed), or nil at EOF.
-    public func read(max: Int) async throws -> Chunk? {
+    nonisolated(nonsending) public func read(max: Int) async throws -> Chunk? {
         precondition(max > 0, "read(max:) needs max > 0")
         return try await stream.readChunk(max: max)
     }
 
     /// Exactly `count` bytes. Throws ``StreamError/incompleteRead(partial:expected:)`` (carrying
     /// what arrived) when the input ends first.
-    public func read(exactly count: Int) async throws -> Chunk {
+    nonisolated(nonsending) public func read(exactly count: Int) async throws -> Chunk {
         precondition(count >= 0, "read(exactly:) needs count >= 0")
         return try await stream.readExactly(count)
     }
@@ -48,7 +53,7 @@ public struct Reader: AsyncSequence, Sendable {
     /// Bytes up to and including the first `delimiter`. Throws
     /// ``StreamError/limitExceeded(limit:)`` when `limit` bytes arrive without one (they stay
     /// buffered), and ``StreamError/incompleteRead(partial:expected:)`` at EOF without one.
-    public func read(until delimiter: some Collection<UInt8>, limit: Int = 64 * 1024) async throws -> Chunk {
+    nonisolated(nonsending) public func read(until delimiter: some Collection<UInt8>, limit: Int = 64 * 1024) async throws -> Chunk {
         let delimiter = Array(delimiter)
         precondition(!delimiter.isEmpty, "read(until:) needs a delimiter")
         return try await stream.readUntil(delimiter, limit: limit)
@@ -56,7 +61,7 @@ public struct Reader: AsyncSequence, Sendable {
 
     /// The next line as a `String` without its `\n` or `\r\n`, or nil at EOF. The last line may
     /// lack a terminator. Throws ``StreamError/limitExceeded(limit:)`` for a longer line.
-    public func readLine(limit: Int = 64 * 1024) async throws -> String? {
+    nonisolated(nonsending) public func readLine(limit: Int = 64 * 1024) async throws -> String? {
         let chunk: Chunk
         do {
             chunk = try await stream.readUntil([0x0A], limit: limit)

@@ -71,19 +71,19 @@ public struct Writer: Sendable {
     /// `sendfile(2)`, ordered with the other writes and counted in ``bufferedBytes``. The writer
     /// keeps its own duplicate of the descriptor, so the caller may close `file` at once. If the
     /// file turns out shorter than `count`, the output fails with ``StreamError/fileTooShort(missing:)``.
-    public func sendfile(_ file: FileDescriptor, offset: Int64 = 0, count: Int64? = nil) async throws {
+    nonisolated(nonsending) public func sendfile(_ file: FileDescriptor, offset: Int64 = 0, count: Int64? = nil) async throws {
         let stream = stream
         if stream.loop.inEventLoop {
             try stream.sendfile(file, offset: offset, count: count)
         } else {
-            try await withTaskExecutorPreference(stream.loop) { try stream.sendfile(file, offset: offset, count: count) }
+            try await stream.hopToLoop { try stream.sendfile(file, offset: offset, count: count) }
         }
     }
 
     /// Suspends while more than the high watermark is queued and returns once at most the low
     /// watermark is. Throws the connection's error if output failed (reset, closed...).
     /// Cancelling the waiting task throws `CancellationError`; the queue is kept.
-    public func drain() async throws {
+    nonisolated(nonsending) public func drain() async throws {
         try await stream.drain()
     }
 
@@ -113,7 +113,7 @@ public struct Writer: Sendable {
 
     /// Flushes the queue, then closes the connection. Throws if the queued bytes could not be
     /// delivered. Cancelling the waiting task aborts the connection instead.
-    public func close() async throws {
+    nonisolated(nonsending) public func close() async throws {
         try await stream.close()
     }
 

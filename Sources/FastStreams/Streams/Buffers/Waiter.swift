@@ -7,6 +7,9 @@
 package struct Waiter {
     private var continuation: UnsafeContinuation<Void, any Error>?
     private var generation: UInt64 = 0
+    /// The cancellation scope of the waiting task, when it has one (else the wait has a
+    /// cancellation handler of its own).
+    private var scope: CancellationScope?
 
     package init() {}
 
@@ -18,10 +21,12 @@ package struct Waiter {
         return generation
     }
 
-    /// Parks `continuation` for the current generation.
-    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>) {
+    /// Parks `continuation` for the current generation; `scope` is the waiting task's cancellation
+    /// scope, if it has one.
+    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>, scope: CancellationScope? = nil) {
         precondition(self.continuation == nil, "a second task waits on the same stream")
         self.continuation = continuation
+        self.scope = scope
     }
 
     /// Wakes the waiting task, if any; true if there was one.
@@ -29,6 +34,7 @@ package struct Waiter {
     package mutating func resume() -> Bool {
         guard let waiting = continuation else { return false }
         continuation = nil
+        scope = nil
         waiting.resume()
         return true
     }
@@ -37,16 +43,25 @@ package struct Waiter {
     package mutating func resume(throwing error: any Error) {
         guard let waiting = continuation else { return }
         continuation = nil
+        scope = nil
         waiting.resume(throwing: error)
+    }
+
+    /// `scope` was cancelled: wakes the waiting task with `CancellationError` if it waits in that
+    /// scope. Returns true if it woke it.
+    @discardableResult
+    package mutating func cancel(scope cancelled: CancellationScope) -> Bool {
+        guard scope === cancelled else { return false }
+        resume(throwing: CancellationError())
+        return true
     }
 
     /// A cancellation for wait `generation` arrived: wakes the task with `CancellationError` if
     /// that wait is still the one parked. Returns true if it woke it.
     @discardableResult
     package mutating func cancel(generation: UInt64) -> Bool {
-        guard generation == self.generation, let waiting = continuation else { return false }
-        continuation = nil
-        waiting.resume(throwing: CancellationError())
+        guard generation == self.generation, continuation != nil else { return false }
+        resume(throwing: CancellationError())
         return true
     }
 }

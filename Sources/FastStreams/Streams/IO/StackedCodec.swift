@@ -6,6 +6,8 @@ package final class StackedCodec: StreamCodec {
     package let upper: any StreamCodec
     /// The lower codec failed while bytes were pumped through it.
     private var lowerFailure: (any Error)?
+    /// The lower codec's input ended and the upper codec was told.
+    private var lowerEnded = false
 
     package init(lower: any StreamCodec, upper: any StreamCodec) {
         self.lower = lower
@@ -36,33 +38,36 @@ package final class StackedCodec: StreamCodec {
             let outcome = upper.decode(into: buffer)
             pumpDown()  // answers the upper codec produced while reading
             guard case .needsInput = outcome else { return outcome }
+            let progressed = pumpUp()
             if let lowerFailure { return .failed(lowerFailure) }
-            guard pumpUp() > 0 else { return .needsInput }
+            guard progressed else { return .needsInput }
         }
     }
 
     /// Moves everything the lower codec can decode now into the upper one's input (not one
-    /// record: a record left below would wait for a socket event that may never come).
+    /// record: a record left below would wait for a socket event that may never come). True when
+    /// the upper codec has something new to look at: bytes, or the end of its input.
     @discardableResult
-    private func pumpUp() -> Int {
-        var moved = 0
-        while true {
+    private func pumpUp() -> Bool {
+        var progressed = false
+        while lowerFailure == nil && !lowerEnded {
             let space = upper.inputSpace()
-            guard space.count > 0 else { return moved }
+            guard space.count > 0 else { return progressed }
             switch lower.decode(into: space) {
             case .bytes(let n):
                 upper.inputReceived(n)
-                moved += n
+                progressed = true
             case .needsInput:
-                return moved
+                return progressed
             case .ended:
                 upper.inputEnded()
-                return moved
+                lowerEnded = true
+                return true
             case .failed(let error):
                 lowerFailure = error
-                return moved
             }
         }
+        return progressed
     }
 
     // MARK: Output: upper -> lower -> socket

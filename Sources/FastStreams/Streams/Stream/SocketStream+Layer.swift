@@ -50,17 +50,19 @@ extension SocketStream {
 
     /// `startHandshake` for a task on the loop: returns once the handshake is done, throws its
     /// failure. Cancellation fails the handshake (and so the stream).
-    package func handshake(timeout: Duration, timeoutError: any Error) async throws {
+    /// `isolation`: see ``wait(_:isolation:)``.
+    package func handshake(timeout: Duration, timeoutError: any Error,
+                           isolation: isolated (any Actor)? = #isolation) async throws {
         assertOnLoop()
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
+        try await withTaskCancellationHandler(operation: {
+            try await withUnsafeThrowingContinuation(isolation: isolation) { (c: UnsafeContinuation<Void, any Error>) in
                 startHandshake(timeout: timeout, timeoutError: timeoutError) { error in
                     if let error { c.resume(throwing: error) } else { c.resume() }
                 }
             }
-        } onCancel: {
+        }, onCancel: {
             loop.execute { [self] in if handshakeObserver != nil { fail(CancellationError()) } }
-        }
+        }, isolation: isolation)
     }
 
     /// Acts on the handshake's progress (after each receive and flush while one runs).

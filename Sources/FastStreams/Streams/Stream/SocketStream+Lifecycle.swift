@@ -50,20 +50,21 @@ extension SocketStream {
 
     /// Flushes, then closes (with a layer that waits for it, after the peer's end marker).
     /// Returns once the descriptor is closed; throws if the queued bytes could not all be sent.
-    func close() async throws {
+    /// `isolation`: see ``wait(_:isolation:)``.
+    func close(isolation: isolated (any Actor)? = #isolation) async throws {
         guard loop.inEventLoop else {
-            return try await withTaskExecutorPreference(loop) { try await self.close() }
+            return try await hopToLoop { try await self.close() }
         }
         assertOnLoop()
         startClosing()
         guard !isClosed else { return }
-        try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<Void, any Error>) in
+        try await withTaskCancellationHandler(operation: {
+            try await withUnsafeThrowingContinuation(isolation: isolation) { (c: UnsafeContinuation<Void, any Error>) in
                 if isClosed { c.resume() } else { closeWaiters.append(c) }
             }
-        } onCancel: {
+        }, onCancel: {
             loop.execute { [self] in abort(reason: StreamError.closed) }
-        }
+        }, isolation: isolation)
     }
 
     /// Starts a graceful close without waiting (`close()`, or the last user reference went away).

@@ -72,7 +72,7 @@ extension SocketStream {
     }
 
     /// Waits until at least `count` bytes are buffered or the input ends. Returns false at EOF.
-    func waitForBuffered(_ count: Int) async throws -> Bool {
+    nonisolated(nonsending) func waitForBuffered(_ count: Int) async throws -> Bool {
         assertOnLoop()
         while inbound.count < count {
             if let error = lifecycle.readError { throw error }
@@ -85,17 +85,17 @@ extension SocketStream {
         return true
     }
 
-    func readChunk(max: Int) async throws -> Chunk? {
+    nonisolated(nonsending) func readChunk(max: Int) async throws -> Chunk? {
         guard loop.inEventLoop else {
-            return try await withTaskExecutorPreference(loop) { try await self.readChunk(max: max) }
+            return try await hopToLoop { try await self.readChunk(max: max) }
         }
         guard try await waitForBuffered(1) else { return nil }
         return takeInbound(min(max, inbound.chunks.first!.count))
     }
 
-    func readExactly(_ count: Int) async throws -> Chunk {
+    nonisolated(nonsending) func readExactly(_ count: Int) async throws -> Chunk {
         guard loop.inEventLoop else {
-            return try await withTaskExecutorPreference(loop) { try await self.readExactly(count) }
+            return try await hopToLoop { try await self.readExactly(count) }
         }
         guard try await waitForBuffered(count) else {
             throw StreamError.incompleteRead(partial: takeInbound(inbound.count), expected: count)
@@ -103,9 +103,9 @@ extension SocketStream {
         return takeInbound(count)
     }
 
-    func readUntil(_ delimiter: [UInt8], limit: Int) async throws -> Chunk {
+    nonisolated(nonsending) func readUntil(_ delimiter: [UInt8], limit: Int) async throws -> Chunk {
         guard loop.inEventLoop else {
-            return try await withTaskExecutorPreference(loop) { try await self.readUntil(delimiter, limit: limit) }
+            return try await hopToLoop { try await self.readUntil(delimiter, limit: limit) }
         }
         // The search cursor is only valid for this call's delimiter: an earlier call (another
         // delimiter, or one that gave up at its limit) must not make this one skip bytes.

@@ -148,9 +148,9 @@ extension SocketStream {
 
     /// Returns when at most the high watermark is buffered; if it had to wait, returns at the low
     /// watermark. Throws the output's failure.
-    func drain() async throws {
+    nonisolated(nonsending) func drain() async throws {
         guard loop.inEventLoop else {
-            return try await withTaskExecutorPreference(loop) { try await self.drain() }
+            return try await hopToLoop { try await self.drain() }
         }
         assertOnLoop()
         if let error = lifecycle.outputFailure { throw error }
