@@ -12,7 +12,8 @@ sent.
 Driven over stdin/stdout in lines by the harness (Sources/FastStreamsBench/Contenders/
 PythonContender.swift):
   -> READY               connected (handshake done) and ping-ponging
-  <- ROUNDS  -> ROUNDS n completed round trips so far
+  <- ROUNDS  -> ROUNDS n u s  completed round trips so far, and the user and system CPU seconds
+                           this process spent so far (getrusage RUSAGE_SELF)
   <- STOP    -> STOPPED m  after finishing the current round and closing cleanly; m = echoed
                            chunks that differed from what was sent
   <- QUIT or end of input: exits (0, or 1 after an ERROR)
@@ -22,6 +23,7 @@ of its input (or 5 minutes after STOPPED/ERROR), so that the harness never write
 
 import argparse
 import os
+import resource
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -254,7 +256,8 @@ class Bench:
             line, self.stdin_buffer = self.stdin_buffer.split(b"\n", 1)
             command = line.decode().strip()
             if command == "ROUNDS":
-                say(f"ROUNDS {self.client.rounds}")
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                say(f"ROUNDS {self.client.rounds} {usage.ru_utime:.6f} {usage.ru_stime:.6f}")
             elif command == "STOP":
                 self.client.stopping = True
             elif command == "QUIT":

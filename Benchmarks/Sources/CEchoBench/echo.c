@@ -39,8 +39,10 @@ struct ceb_tls {
 struct loop;
 struct ceb_run;
 
+/// One connection end. Cache-line aligned, so that connections served by different loop threads
+/// (the threaded cell's pairs) never share a line.
 typedef struct conn {
-    enum kind kind;
+    _Alignas(64) enum kind kind;
     int fd;
     uint32_t events;
     struct loop *loop;
@@ -62,8 +64,10 @@ typedef struct conn {
     enum setup_state state;
 } conn;
 
+/// One epoll loop and its thread. Cache-line aligned: each loop's round counter is written by its
+/// own thread only, and must not share a line with another loop's.
 typedef struct loop {
-    int epfd;
+    _Alignas(64) int epfd;
     pthread_t thread;
     struct ceb_run *run;
     char *buffer;
@@ -72,7 +76,7 @@ typedef struct loop {
 } loop;
 
 struct ceb_run {
-    loop loops[2];
+    loop *loops;  // nloops of them
     int nloops;
     int listen_fd;
     int port;
@@ -92,12 +96,14 @@ struct ceb_run {
     const char *src;  // pattern source: period + MAX_SIZE bytes
     uint64_t limit, mark_a, mark_b, value_a, value_b;
     uint64_t (*probe)(void);
-    _Atomic uint64_t total_rounds;
     // bulk
     uint64_t total;
     int write_size;
     struct timespec t_start, t_end;
     _Atomic int sink_done;
+    // Every loop's clients add to it once per round: on a cache line of its own (the last one of
+    // the struct), away from the fields they only read (stop, limit, probe).
+    _Alignas(64) _Atomic uint64_t total_rounds;
 };
 
 static const char *pattern_source(int period) {
@@ -166,7 +172,8 @@ static void watch(conn *c, uint32_t events) {
 }
 
 static conn *new_conn(enum kind kind, int fd, loop *l) {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = aligned_alloc(_Alignof(conn), sizeof *c);
+    memset(c, 0, sizeof *c);
     c->kind = kind;
     c->fd = fd;
     c->loop = l;
@@ -981,13 +988,16 @@ static void *loop_main(void *arg) {
 }
 
 static struct ceb_run *new_run(int nloops, int sndbuf, int period, const ceb_tls *tls) {
-    struct ceb_run *run = calloc(1, sizeof *run);
+    struct ceb_run *run = aligned_alloc(_Alignof(struct ceb_run), sizeof *run);
+    memset(run, 0, sizeof *run);
     run->tls = tls;
     run->nloops = nloops;
     run->sndbuf = sndbuf;
     run->period = period;
     run->src = pattern_source(period);
     run->listen_fd = -1;
+    run->loops = aligned_alloc(_Alignof(loop), sizeof(loop) * (size_t)nloops);
+    memset(run->loops, 0, sizeof(loop) * (size_t)nloops);
     for (int i = 0; i < nloops; i++) {
         run->loops[i].epfd = epoll_create1(EPOLL_CLOEXEC);
         run->loops[i].run = run;
@@ -1005,8 +1015,11 @@ static void add_conn(struct ceb_run *run, conn *c) {
     run->conns[run->nconns++] = c;
 }
 
-ceb_run *ceb_start_pingpong(int connections, int size, int loops, int sndbuf, int period, const ceb_tls *tls) {
-    if (loops < 1 || loops > 2 || size < 1 || size > MAX_SIZE) return NULL;
+/// Connects `connections` client/echo pairs (handshakes done for TLS), starts every client's first
+/// round and then the `loops` loop threads. Connection i's client runs on loop i % loops, its
+/// server side on the same loop, or on loop 1 with `server_on_loop_1`.
+static ceb_run *start_pingpong(int connections, int size, int loops, int server_on_loop_1, int sndbuf, int period,
+                               const ceb_tls *tls) {
     struct ceb_run *run = new_run(loops, sndbuf, period, tls);
     run->size = size;
     run->nclients = connections;
@@ -1023,7 +1036,7 @@ ceb_run *ceb_start_pingpong(int connections, int size, int loops, int sndbuf, in
         int one = 1;
         ioctl(fd, FIONBIO, &one);
         int client_loop = i % loops;
-        int server_loop = (connections == 1 && loops == 2) ? 1 : i % loops;
+        int server_loop = server_on_loop_1 ? 1 : client_loop;
         conn *s = new_conn(K_ECHO, server, &run->loops[server_loop]);
         conn *c = new_conn(K_PING, fd, &run->loops[client_loop]);
         c->round_end = (uint64_t)size;
@@ -1045,6 +1058,16 @@ ceb_run *ceb_start_pingpong(int connections, int size, int loops, int sndbuf, in
     }
     start_loops(run);
     return run;
+}
+
+ceb_run *ceb_start_pingpong(int connections, int size, int loops, int sndbuf, int period, const ceb_tls *tls) {
+    if (loops < 1 || loops > 2 || size < 1 || size > MAX_SIZE) return NULL;
+    return start_pingpong(connections, size, loops, connections == 1 && loops == 2, sndbuf, period, tls);
+}
+
+ceb_run *ceb_start_threaded(int pairs, int size, int sndbuf, int period, const ceb_tls *tls) {
+    if (pairs < 1 || size < 1 || size > MAX_SIZE) return NULL;
+    return start_pingpong(pairs, size, pairs, 0, sndbuf, period, tls);
 }
 
 ceb_run *ceb_start_setup(int period, const ceb_tls *tls) {
@@ -1116,6 +1139,7 @@ void ceb_free(ceb_run *run) {
         close(run->loops[i].epfd);
         free(run->loops[i].buffer);
     }
+    free(run->loops);
     free(run);
 }
 

@@ -42,6 +42,8 @@ struct RunAll: AsyncParsableCommand {
     @Option(help: "Comma-separated transports (tcp,tls12,tls13).") var transports = "tcp,tls12,tls13"
     @Option(help: "SO_SNDBUF in bytes where the contender allows it (0: kernel default).") var sndbuf = 256 * 1024
     @Option(help: "Connections for the idle-memory probe.") var idleConnections: Int?
+    @Option(help: "Largest pair count of the threaded cells, which run 1 ... this many pairs (default: the number of cores).")
+    var maxPairs: Int?
     @Option(help: "Path of the LD_PRELOAD malloc counter (built by run.sh); without it allocation cells are skipped.")
     var mallocCounter: String?
     @Option(help: "Directory for benchmarks.md, benchmarks.json and benchmarks.png.") var output: String?
@@ -52,6 +54,7 @@ struct RunAll: AsyncParsableCommand {
         var plan = Plan(
             warmup: .seconds(warmup ?? 0.5), seconds: .seconds(seconds ?? 2), repetitions: repetitions ?? 3,
             pingPongSizes: [256, 8192, 32768, 100_000], bulkBytes: 1 << 30, manyConnections: 1000,
+            threadedPairs: Array(1...max(1, maxPairs ?? ProcessInfo.processInfo.activeProcessorCount)),
             idleConnections: idleConnections ?? 10_000, allocationSizes: [256, 32768], allocationRounds: 20_000,
             transports: try transports.split(separator: ",").map {
                 guard let t = Transport(rawValue: String($0)) else { throw ValidationError("unknown transport \($0)") }

@@ -30,6 +30,11 @@ void ceb_tls_free(ceb_tls *tls);
 /// handshake before the loops start. Returns NULL on setup failure.
 ceb_run *ceb_start_pingpong(int connections, int size, int loops, int sndbuf, int period, const ceb_tls *tls);
 
+/// The threaded cell (aiofastnet's benchmark_threaded): `pairs` copies of the one-loop ping-pong,
+/// each on a loop thread of its own. Pair i's client and echo server both run on loop i (one
+/// connection per pair, `size` bytes per round); otherwise as `ceb_start_pingpong`.
+ceb_run *ceb_start_threaded(int pairs, int size, int sndbuf, int period, const ceb_tls *tls);
+
 /// Starts sequential cycles on a client loop against a server loop (two threads): connect, send one
 /// byte, read it back, close. With `tls`: connect, full handshake, one byte each way, close_notify
 /// (not waiting for the server's), close.

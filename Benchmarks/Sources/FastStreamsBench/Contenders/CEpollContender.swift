@@ -4,7 +4,7 @@ import Synchronization
 
 /// Plain epoll + read/write in C (Sources/CEchoBench): the practical limit. TLS: OpenSSL 3 on the
 /// same loops (socket BIO, read-ahead, partial writes), one SSL_CTX pair per TLS version.
-struct CEpollContender: Contender {
+struct CEpollContender: ThreadedContender {
     let id = "c-epoll"
     let name = "C epoll"
     let setsSendBuffer = true
@@ -17,6 +17,15 @@ struct CEpollContender: Contender {
         guard let run = ceb_start_pingpong(Int32(connections), Int32(size), threads, Int32(setup.sendBuffer),
                                            Int32(setup.payload.period), tls) else {
             throw BenchFailure("C ping-pong setup failed: \(String(cString: strerror(errno)))")
+        }
+        return CRunning(handle: CRunHandle(run), counter: setup.rounds)
+    }
+
+    /// `ceb_start_threaded`: the one-loop ping-pong, `pairs` times, a loop thread each.
+    func startThreaded(pairs: Int, size: Int, setup: Setup) async throws -> any RunningLoad {
+        let tls = try CTLSContexts.contexts(setup)
+        guard let run = ceb_start_threaded(Int32(pairs), Int32(size), Int32(setup.sendBuffer), Int32(setup.payload.period), tls) else {
+            throw BenchFailure("C threaded setup failed: \(String(cString: strerror(errno)))")
         }
         return CRunning(handle: CRunHandle(run), counter: setup.rounds)
     }

@@ -5,7 +5,7 @@ import Synchronization
 /// FastStreams, used as its README and examples recommend: `startServer` runs each handler on its
 /// connection's loop; the client code runs there too via `withTaskExecutorPreference(connection.loop)`;
 /// `write` then `drain()`; reads take whole chunks (zero-copy).
-struct FastStreamsContender: Contender {
+struct FastStreamsContender: ThreadedContender {
     let id = "faststreams"
     let name = "FastStreams"
     /// Through `StreamOptions.sendBufferSize`.
@@ -73,12 +73,18 @@ struct FastStreamsContender: Contender {
             }
             return try await group.reduce(into: [Connection]()) { $0.append($1) }
         }
+        let clients = Self.runClients(opened, size: size, setup: setup)
+        return Running(counter: setup.rounds, clients: clients, servers: [server], groups: all)
+    }
+
+    /// One ping-pong client task per connection, each on its connection's loop.
+    private static func runClients(_ connections: [Connection], size: Int, setup: Setup) -> Task<Void, Never> {
         let source = setup.payload.bytes.withUnsafeBytes { Chunk(copying: $0) }
         let payload = setup.payload
         let counter = setup.rounds
-        let clients = Task {
+        return Task {
             await withTaskGroup(of: Void.self) { group in
-                for connection in opened {
+                for connection in connections {
                     group.addTask {
                         do {
                             try await withTaskExecutorPreference(connection.loop) {
@@ -91,8 +97,37 @@ struct FastStreamsContender: Contender {
                 }
             }
         }
-        return Running(counter: counter, clients: clients, server: server, groups: all)
     }
+
+    /// Pair i: an echo server and one client connection, both on the i-th one-loop group, as in the
+    /// one-loop ping-pong cell. The public API deals a group's connections over its loops
+    /// round-robin (server side and client side alike), so one-loop groups are how an application
+    /// pins both ends of a pair to the same thread.
+    func startThreaded(pairs: Int, size: Int, setup: Setup) async throws -> any RunningLoad {
+        let loops = try Self.pairLoops(pairs)
+        var servers: [Server] = []
+        var opened: [Connection] = []
+        for loop in loops {
+            let server = try await serve(loop, setup: setup, handler: Self.echo)
+            servers.append(server)
+            opened.append(try await connect(port: server.port, group: loop, setup: setup))
+        }
+        let clients = Self.runClients(opened, size: size, setup: setup)
+        return Running(counter: setup.rounds, clients: clients, servers: servers, groups: [])
+    }
+
+    /// `pairs` one-loop groups for the threaded cell, made on first use and kept for the process
+    /// (each pair count has its own, as each N-thread run of aiofastnet's benchmark has its loops).
+    private static func pairLoops(_ pairs: Int) throws -> [EventLoopGroup] {
+        try threadedLoops.withLock { cache in
+            if let loops = cache[pairs] { return loops }
+            let loops = try (0..<pairs).map { _ in try EventLoopGroup(loopCount: 1) }
+            cache[pairs] = loops
+            return loops
+        }
+    }
+
+    private static let threadedLoops = Mutex<[Int: [EventLoopGroup]]>([:])
 
     static func pingPong(_ connection: Connection, size: Int, source: Chunk, payload: Payload, counter: RoundCounter) async throws {
         let writer = connection.writer
@@ -118,14 +153,14 @@ struct FastStreamsContender: Contender {
     struct Running: RunningLoad {
         let counter: RoundCounter
         let clients: Task<Void, Never>
-        let server: Server
+        let servers: [Server]
         let groups: [EventLoopGroup]
         var rounds: Int { counter.rounds }
 
         func stop() async throws -> Int {
             counter.stopFlag.store(true, ordering: .relaxed)
             await clients.value
-            await server.close(deadline: .seconds(2))
+            for server in servers { await server.close(deadline: .seconds(2)) }
             for g in groups { g.shutdown() }
             return try counter.verdict()
         }
@@ -159,7 +194,7 @@ struct FastStreamsContender: Contender {
                 counter.fail("FastStreams connect/close: \(error)")
             }
         }
-        return Running(counter: counter, clients: clients, server: server, groups: all)
+        return Running(counter: counter, clients: clients, servers: [server], groups: all)
     }
 
     func bulk(totalBytes: Int, writeSize: Int, setup: Setup) async throws -> Duration {

@@ -4,7 +4,7 @@ import Synchronization
 
 /// SwiftNIO's fastest path: plain `ChannelHandler`s on the event loop, as in NIOEchoServer
 /// (write in channelRead, flush in channelReadComplete; the bootstrap options of that example).
-struct NIOHandlersContender: Contender {
+struct NIOHandlersContender: ThreadedContender {
     let id = "nio-handlers"
     let name = "NIO handlers"
     let setsSendBuffer = true
@@ -13,7 +13,35 @@ struct NIOHandlersContender: Contender {
 
     func startPingPong(connections: Int, size: Int, loops: Loops, setup: Setup) async throws -> any RunningLoad {
         let (serverGroup, clientGroup, all) = NIOGroups.make(loops)
-        let server = try await NIOGroups.serverBootstrap(serverGroup, setup: setup)
+        let server = try await echoServer(serverGroup, setup: setup)
+        let port = server.localAddress!.port!
+        let source = NIOPayload(setup.payload)
+        var channels: [Channel] = []
+        for _ in 0..<connections {
+            channels.append(try await pingPongClient(clientGroup, port: port, size: size, source: source, setup: setup))
+        }
+        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(PingPongHandler.Start()) }
+        return NIORunning(counter: setup.rounds, clients: channels, servers: [server], groups: all)
+    }
+
+    /// Pair i: an echo server and one client channel, both on loop i of a `pairs`-thread group
+    /// (a bootstrap given one `EventLoop` puts its channels there).
+    func startThreaded(pairs: Int, size: Int, setup: Setup) async throws -> any RunningLoad {
+        let source = NIOPayload(setup.payload)
+        var servers: [Channel] = []
+        var channels: [Channel] = []
+        for loop in NIOGroups.threaded(pairs).makeIterator() {
+            let server = try await echoServer(loop, setup: setup)
+            servers.append(server)
+            channels.append(try await pingPongClient(loop, port: server.localAddress!.port!, size: size, source: source, setup: setup))
+        }
+        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(PingPongHandler.Start()) }
+        return NIORunning(counter: setup.rounds, clients: channels, servers: servers, groups: [])
+    }
+
+    /// NIOEchoServer's server on `group` (TLS first in each child's pipeline for TLS transports).
+    private func echoServer(_ group: EventLoopGroup, setup: Setup) async throws -> Channel {
+        try await NIOGroups.serverBootstrap(group, setup: setup)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOTLS.addServerHandler(to: channel, setup: setup)
@@ -21,26 +49,20 @@ struct NIOHandlersContender: Contender {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        let port = server.localAddress!.port!
-        let source = NIOPayload(setup.payload)
-        let counter = setup.rounds
-        var channels: [Channel] = []
-        var handlers: [PingPongHandler] = []
-        for _ in 0..<connections {
-            let handler = PingPongHandler(size: size, source: source, counter: counter)
-            let channel = try await NIOGroups.clientBootstrap(clientGroup, setup: setup)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOTLS.addClientHandler(to: channel, setup: setup)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
+    }
+
+    /// A connected ping-pong client on `group`; it starts on `PingPongHandler.Start`.
+    private func pingPongClient(_ group: EventLoopGroup, port: Int, size: Int, source: NIOPayload,
+                                setup: Setup) async throws -> Channel {
+        let handler = PingPongHandler(size: size, source: source, counter: setup.rounds)
+        return try await NIOGroups.clientBootstrap(group, setup: setup)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOTLS.addClientHandler(to: channel, setup: setup)
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
-                .connect(host: "127.0.0.1", port: port).get()
-            channels.append(channel)
-            handlers.append(handler)
-        }
-        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(PingPongHandler.Start()) }
-        return NIORunning(counter: counter, clients: channels, servers: [server], groups: all)
+            }
+            .connect(host: "127.0.0.1", port: port).get()
     }
 
     func startConnectClose(setup: Setup) async throws -> any RunningLoad {
@@ -167,6 +189,18 @@ enum NIOGroups {
     }
 
     static let idleClientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    /// The threaded cell's group of `pairs` loops, made on first use and kept for the process.
+    static func threaded(_ pairs: Int) -> MultiThreadedEventLoopGroup {
+        threadedGroups.withLock { cache in
+            if let group = cache[pairs] { return group }
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: pairs)
+            cache[pairs] = group
+            return group
+        }
+    }
+
+    private static let threadedGroups = Mutex<[Int: MultiThreadedEventLoopGroup]>([:])
 }
 
 /// The payload as one ByteBuffer; each send is a zero-copy slice of it.

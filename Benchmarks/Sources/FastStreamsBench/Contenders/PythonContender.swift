@@ -9,8 +9,9 @@ import Synchronization
 /// Each sample runs `Benchmarks/Python/pingpong.py` in a child process of its own with the
 /// interpreter of `Benchmarks/.build/python-venv` (made by `run.sh` from
 /// `Benchmarks/Python/requirements.txt`; `FSB_PYTHON_VENV` names another venv). The child connects,
-/// finishes the handshake, starts ping-ponging and says `READY`; `rounds` asks it `ROUNDS`, `stop`
-/// sends `STOP` and reads `STOPPED <mismatches>`. Without a ready venv the cells are "skipped":
+/// finishes the handshake, starts ping-ponging and says `READY`; `progress` asks it `ROUNDS` (the
+/// answer carries the child's own CPU time, from `getrusage` in the child), `stop` sends `STOP`
+/// and reads `STOPPED <mismatches>`. Without a ready venv the cells are "skipped":
 /// the contender is optional and never fails a run for a missing Python.
 struct PythonContender: Contender {
     let id = "py-aiofastnet"
@@ -99,7 +100,7 @@ struct PythonContender: Contender {
 /// A running `pingpong.py`: every question is a line to its stdin and a line back.
 final class PythonRunning: RunningLoad, Sendable {
     private struct State {
-        var lastRounds = 0
+        var last = Progress(rounds: 0, cpu: .zero)
         var failure: String?
     }
     // The child is only touched with the lock held.
@@ -111,18 +112,23 @@ final class PythonRunning: RunningLoad, Sendable {
         state = Mutex(State())
     }
 
-    /// Completed round trips so far (the last known count once the child failed; `stop` reports it).
-    var rounds: Int {
+    var rounds: Int { progress().rounds }
+
+    /// Completed round trips and the child's CPU time (user, system) so far, as the child reports
+    /// them (the last known reading once the child failed; `stop` reports the failure).
+    func progress() -> Progress {
         state.withLock { s in
-            guard s.failure == nil else { return s.lastRounds }
+            guard s.failure == nil else { return s.last }
             child.send("ROUNDS")
             let line = child.readLine()
-            if let line, line.hasPrefix("ROUNDS "), let n = Int(line.dropFirst(7)) {
-                s.lastRounds = n
+            let fields = line?.split(separator: " ") ?? []
+            if fields.count == 4, fields[0] == "ROUNDS", let n = Int(fields[1]), let user = Double(fields[2]),
+               let system = Double(fields[3]) {
+                s.last = Progress(rounds: n, cpu: CPUTime(user: user, system: system))
             } else {
                 s.failure = "Python child did not answer ROUNDS: \(Self.describe(line, child))"
             }
-            return s.lastRounds
+            return s.last
         }
     }
 

@@ -38,6 +38,9 @@ enum Workload: Hashable, Codable, Sendable {
     case bulk(totalBytes: Int, writeSize: Int)
     /// `connections` connections ping-ponging `size` bytes at once.
     case manyConnections(connections: Int, size: Int)
+    /// `pairs` independent one-connection ping-pongs (aiofastnet's `benchmark_threaded`): pair i's
+    /// client and server share loop i, every pair has a loop (thread) of its own.
+    case threaded(pairs: Int, size: Int)
     /// Sequential cycles: connect, echo one byte, close.
     case connectClose
     /// RSS growth per idle connection on one side, each end in its own process.
@@ -56,6 +59,7 @@ struct Cell: Hashable, Codable, Sendable {
         case .pingPong(let size, let loops): return "pingpong-\(size)-\(loops.rawValue)-\(t)"
         case .bulk(let total, let write): return "bulk-\(total)-\(write)-\(t)"
         case .manyConnections(let n, let size): return "many-\(n)x\(size)-\(t)"
+        case .threaded(let pairs, let size): return "threaded-\(pairs)x\(size)-\(t)"
         case .connectClose: return "connect-close-\(t)"
         case .idleMemory(let n, let side): return "idle-rss-\(side.rawValue)-\(n)-\(t)"
         case .allocations(let size): return "allocs-\(size)-\(t)"
@@ -70,6 +74,8 @@ struct Cell: Hashable, Codable, Sendable {
             return "\(t) ping-pong \(Self.bytes(size)), \(where_)"
         case .bulk(let total, let write): return "\(t) bulk \(Self.bytes(total)) in \(Self.bytes(write)) writes"
         case .manyConnections(let n, let size): return "\(t) \(n) conns × \(Self.bytes(size)) ping-pong"
+        case .threaded(let pairs, let size):
+            return "\(t) threaded: \(pairs) pair\(pairs == 1 ? "" : "s") × \(Self.bytes(size)) ping-pong, a loop each"
         case .connectClose:
             // TLS: no session resumption anywhere, every connection is a full handshake.
             return transport == .tcp ? "\(t) connect + 1 B echo + close" : "\(t) connect + full handshake + 1 B echo + close"
@@ -80,11 +86,22 @@ struct Cell: Hashable, Codable, Sendable {
 
     var unit: String {
         switch workload {
-        case .pingPong, .manyConnections: "round trips/s"
+        case .pingPong, .manyConnections, .threaded: "round trips/s"
         case .bulk: "MB/s"
         case .connectClose: "conns/s"
         case .idleMemory: "bytes/conn"
         case .allocations: "mallocs/rt"
+        }
+    }
+
+    /// What the CPU figures of a throughput cell are per (in µs of CPU, user and system): a round
+    /// trip, a connection or a MB (10^6 B) moved; nil for the memory and allocation cells.
+    var cpuUnit: String? {
+        switch workload {
+        case .pingPong, .manyConnections, .threaded: "µs/rt"
+        case .bulk: "µs/MB"
+        case .connectClose: "µs/conn"
+        case .idleMemory, .allocations: nil
         }
     }
 
@@ -103,6 +120,7 @@ struct Cell: Hashable, Codable, Sendable {
         case .pingPong(let size, let loops): return "pp \(Self.bytes(size))\(loops == .onePerSide ? " 2L" : "")\(t)"
         case .bulk: return "bulk\(t)"
         case .manyConnections(let n, _): return "\(n) conns\(t)"
+        case .threaded(let pairs, _): return "threaded \(pairs)\(t)"
         case .connectClose: return "connect\(t)"
         case .idleMemory(_, let side): return "idle RSS \(side.rawValue)\(t)"
         case .allocations(let size): return "mallocs \(Self.bytes(size))\(t)"
@@ -126,6 +144,8 @@ struct Plan: Sendable {
     var bulkBytes: Int
     var bulkWriteSize = 64 * 1024
     var manyConnections: Int
+    /// Pair counts of the threaded cells (1 ... the number of cores).
+    var threadedPairs: [Int]
     var idleConnections: Int
     var allocationSizes: [Int]
     var allocationRounds: Int
@@ -144,6 +164,10 @@ struct Plan: Sendable {
             }
             cells.append(Cell(workload: .bulk(totalBytes: bulkBytes, writeSize: bulkWriteSize), transport: transport))
             cells.append(Cell(workload: .manyConnections(connections: manyConnections, size: 256), transport: transport))
+            // Threaded: TCP and TLS 1.2 (aiofastnet's TLS), from one pair up to one per core.
+            if transport != .tls13 {
+                for pairs in threadedPairs { cells.append(Cell(workload: .threaded(pairs: pairs, size: 256), transport: transport)) }
+            }
             cells.append(Cell(workload: .connectClose, transport: transport))
         }
         // Memory and allocations per transport (TLS: each idle connection did its handshake and a

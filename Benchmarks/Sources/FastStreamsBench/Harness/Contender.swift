@@ -30,7 +30,19 @@ protocol Contender: Sendable {
 }
 
 extension Contender {
-    func supports(_ cell: Cell) -> Bool { supports(cell.transport) }
+    /// Every cell of a supported transport, except the threaded cell for contenders that are not
+    /// `ThreadedContender`s.
+    func supports(_ cell: Cell) -> Bool {
+        if case .threaded = cell.workload, !(self is any ThreadedContender) { return false }
+        return supports(cell.transport)
+    }
+}
+
+/// A contender that runs the threaded cell (aiofastnet's `benchmark_threaded`).
+protocol ThreadedContender: Contender {
+    /// Starts `pairs` independent ping-pong pairs of one connection each: pair i's client and its
+    /// echo server run on loop i, and every pair has a loop (thread) of its own.
+    func startThreaded(pairs: Int, size: Int, setup: Setup) async throws -> any RunningLoad
 }
 
 /// What every run of a cell shares.
@@ -46,9 +58,23 @@ struct Setup: Sendable {
 /// A running continuous load: the harness samples `rounds` twice and stops it.
 protocol RunningLoad: Sendable {
     var rounds: Int { get }
+    /// Completed rounds and the CPU time spent so far; the harness takes the difference of two
+    /// readings. By default `rounds` and this process's CPU (`getrusage(RUSAGE_SELF)`); a load
+    /// running in a child process reports the child's own CPU.
+    func progress() -> Progress
     /// Asks the clients to stop after their current round, waits for them, tears down.
     /// Throws on any failure; returns the number of byte mismatches.
     func stop() async throws -> Int
+}
+
+extension RunningLoad {
+    func progress() -> Progress { Progress(rounds: rounds, cpu: .process()) }
+}
+
+/// One reading of a running load.
+struct Progress: Sendable {
+    var rounds: Int
+    var cpu: CPUTime
 }
 
 struct BenchFailure: Error, CustomStringConvertible {
@@ -59,7 +85,7 @@ struct BenchFailure: Error, CustomStringConvertible {
 /// Shared by the clients of one run: counts rounds, carries the stop flag and the byte checks,
 /// and takes malloc-counter snapshots at two round numbers (the allocation probe).
 final class RoundCounter: Sendable {
-    private let count = Atomic<Int>(0)
+    private let count = IsolatedCounter()
     let stopFlag = Atomic<Bool>(false)
     let mismatches = Atomic<Int>(0)
     private let failure = Mutex<String?>(nil)
@@ -80,13 +106,13 @@ final class RoundCounter: Sendable {
         self.probe = probe
     }
 
-    var rounds: Int { count.load(ordering: .relaxed) }
+    var rounds: Int { count.value.load(ordering: .relaxed) }
     var stopRequested: Bool { stopFlag.load(ordering: .relaxed) }
 
     /// Called by a client after each completed round; true when that client should stop.
     @inline(__always)
     func roundDone() -> Bool {
-        let n = count.wrappingAdd(1, ordering: .relaxed).newValue
+        let n = count.value.wrappingAdd(1, ordering: .relaxed).newValue
         if let probe {
             if n == markA { valueA.store(probe(), ordering: .relaxed) }
             if n == markB { valueB.store(probe(), ordering: .relaxed) }
@@ -166,4 +192,14 @@ extension Duration {
         let c = components
         return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }
+}
+
+/// An atomic counter with a cache line of padding on either side. The clients of every loop add
+/// to the round count once per round; the read-mostly fields they check each round (stop flag,
+/// limit, probe) must not share the line that moves between the loops' cores, or the threaded
+/// cell would measure the harness's false sharing.
+final class IsolatedCounter: Sendable {
+    private let before: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    let value = Atomic<Int>(0)
+    private let after: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
 }

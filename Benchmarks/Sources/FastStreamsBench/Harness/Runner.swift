@@ -14,14 +14,21 @@ struct CellResult: Codable, Sendable {
     var status: Status
     var samples: [Double] = []
     var median: Double?
+    /// Throughput cells: CPU per operation (µs, `Cell.cpuUnit`) of each sample, and their medians.
+    var cpuSamples: [CPUCost]?
+    var cpu: CPUCost?
     var error: String?
 
-    static func of(_ samples: [Double]) -> CellResult {
-        let sorted = samples.sorted()
-        let n = sorted.count
-        let median = n == 0 ? nil : n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-        return CellResult(status: .ok, samples: samples, median: median)
+    static func of(_ samples: [Double], cpu: [CPUCost] = []) -> CellResult {
+        CellResult(status: .ok, samples: samples, median: Statistics.median(samples),
+                   cpuSamples: cpu.isEmpty ? nil : cpu, cpu: CPUCost.median(cpu))
     }
+}
+
+/// One sample of a throughput cell: the figure in the cell's unit and the CPU per operation.
+struct Measurement: Sendable {
+    var value: Double
+    var cpu: CPUCost
 }
 
 /// Runs the grid: for each cell, repetition after repetition, every contender in turn
@@ -38,6 +45,7 @@ struct Runner: Sendable {
         for cell in cells {
             if case .idleMemory(_, .client) = cell.workload { continue }  // measured with the server side
             var samples: [String: [Double]] = [:]
+            var cpu: [String: [CPUCost]] = [:]
             var extra: [String: [Double]] = [:]  // the client side of idle memory
             var failures: [String: String] = [:]
             let repetitions = isPerProcessProbe(cell) ? 1 : plan.repetitions
@@ -58,11 +66,13 @@ struct Runner: Sendable {
                             samples[contender.id, default: []].append(value)
                             log("  \(pad(contender.name)) \(fmt(value, 2)) mallocs/round trip")
                         default:
-                            let value = try await withTimeout(limit(for: cell), "\(contender.name) in \(cell.id)") {
+                            let m = try await withTimeout(limit(for: cell), "\(contender.name) in \(cell.id)") {
                                 try await measure(cell, contender)
                             }
-                            samples[contender.id, default: []].append(value)
-                            log("  \(pad(contender.name)) \(fmt(value, 1)) \(cell.unit)  (rep \(repetition))")
+                            samples[contender.id, default: []].append(m.value)
+                            cpu[contender.id, default: []].append(m.cpu)
+                            log("  \(pad(contender.name)) \(fmt(m.value, 1)) \(cell.unit), CPU \(fmt(m.cpu.user, 2)) user + "
+                                + "\(fmt(m.cpu.system, 2)) sys \(cell.cpuUnit ?? "")  (rep \(repetition))")
                         }
                     } catch is Skip {
                         failures[contender.id] = "skipped"
@@ -83,7 +93,7 @@ struct Runner: Sendable {
                     row[contender.id] = CellResult(status: status, error: status == .failed ? failure : nil)
                     clientRow[contender.id] = row[contender.id]
                 } else {
-                    row[contender.id] = .of(samples[contender.id] ?? [])
+                    row[contender.id] = .of(samples[contender.id] ?? [], cpu: cpu[contender.id] ?? [])
                     clientRow[contender.id] = .of(extra[contender.id] ?? [])
                 }
             }
@@ -118,7 +128,7 @@ struct Runner: Sendable {
     }
 
     /// One sample of one throughput cell.
-    func measure(_ cell: Cell, _ contender: any Contender) async throws -> Double {
+    func measure(_ cell: Cell, _ contender: any Contender) async throws -> Measurement {
         var setup = setup()
         setup.transport = cell.transport
         setup.tls = tls
@@ -130,28 +140,39 @@ struct Runner: Sendable {
         case .manyConnections(let n, let size):
             let running = try await contender.startPingPong(connections: n, size: size, loops: .twoShared, setup: setup)
             return try await sample(running)
+        case .threaded(let pairs, let size):
+            guard let threaded = contender as? any ThreadedContender else { throw BenchFailure("no threaded cell") }
+            let running = try await threaded.startThreaded(pairs: pairs, size: size, setup: setup)
+            return try await sample(running)
         case .connectClose:
             let running = try await contender.startConnectClose(setup: setup)
             return try await sample(running)
         case .bulk(let total, let writeSize):
+            // CPU around the whole transfer, connection set-up and teardown included (one connect,
+            // at most one full handshake: of the order of 0.1% of a GiB's CPU).
+            let cpu0 = CPUTime.process()
             let elapsed = try await contender.bulk(totalBytes: total, writeSize: writeSize, setup: setup)
-            return Double(total) / elapsed.seconds / 1e6
+            let cpu = CPUTime.process() - cpu0
+            let megabytes = Double(total) / 1e6
+            return Measurement(value: megabytes / elapsed.seconds, cpu: cpu.perOperation(megabytes))
         case .idleMemory, .allocations:
             fatalError("measured in child processes")
         }
     }
 
-    /// Warm up, then count rounds over `plan.seconds`; stop and check the bytes.
-    private func sample(_ running: any RunningLoad) async throws -> Double {
-        var outcome: Result<Double, any Error>
+    /// Warm up, then count rounds and CPU time over `plan.seconds`; stop and check the bytes.
+    private func sample(_ running: any RunningLoad) async throws -> Measurement {
+        var outcome: Result<Measurement, any Error>
         do {
             try await Task.sleep(for: plan.warmup)
-            let c0 = running.rounds
+            let p0 = running.progress()
             let t0 = ContinuousClock.now
             try await Task.sleep(for: plan.seconds)
-            let c1 = running.rounds
+            let p1 = running.progress()
             let t1 = ContinuousClock.now
-            outcome = c1 > c0 ? .success(Double(c1 - c0) / (t1 - t0).seconds)
+            let rounds = Double(p1.rounds - p0.rounds)
+            outcome = rounds > 0
+                ? .success(Measurement(value: rounds / (t1 - t0).seconds, cpu: (p1.cpu - p0.cpu).perOperation(rounds)))
                 : .failure(BenchFailure("no round trip completed in \(plan.seconds)"))
         }
         let mismatches = try await running.stop()
