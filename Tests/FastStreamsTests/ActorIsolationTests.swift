@@ -16,11 +16,7 @@ extension FastStreamsTests {
                 try await pingPongRounds(connection, rounds: rounds, size: size)
             }
 
-            func readAll() async throws -> Int {
-                var total = 0
-                for try await chunk in connection.reader { total += chunk.count }
-                return total
-            }
+            func readAll() async throws -> Int { try await readToEnd(connection) }
         }
 
         /// The same on Swift's global pool (a default actor).
@@ -32,11 +28,7 @@ extension FastStreamsTests {
                 try await pingPongRounds(connection, rounds: rounds, size: size)
             }
 
-            func readAll() async throws -> Int {
-                var total = 0
-                for try await chunk in connection.reader { total += chunk.count }
-                return total
-            }
+            func readAll() async throws -> Int { try await readToEnd(connection) }
         }
 
         @Test func anActorOnTheLoopPingPongsOnTheLoop() async throws {
@@ -93,4 +85,11 @@ nonisolated(nonsending) private func pingPongRounds(_ connection: Connection, ro
         if before && connection.loop.inEventLoop { onLoop += 1 }
     }
     return onLoop
+}
+
+/// Reads until EOF on the caller's actor, with `for try await`; returns the byte count.
+nonisolated(nonsending) private func readToEnd(_ connection: Connection) async throws -> Int {
+    var total = 0
+    for try await chunk in connection.reader { total += chunk.count }
+    return total
 }

@@ -123,7 +123,7 @@ final class Connector {
     }
 
     private func makeConnection(fd: Int32) throws -> Connection {
-        try Connection.adopt(fd: fd, loop: loop, options: options)
+        try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: options)
     }
 
     /// Resumes the caller once; closes every attempt still in flight.

@@ -1,8 +1,10 @@
 import Glibc
 import Logging
+import SystemPackage
 
 /// Starts a TCP server on `host`:`port` and runs `handler` for each accepted connection, as a
-/// child task on the connection's loop. When the handler returns the connection is closed
+/// task on the connection's loop (started there directly: a busy global concurrency pool delays
+/// no connection). When the handler returns the connection is closed
 /// gracefully (queued bytes are flushed); when it throws, the connection is aborted.
 ///
 /// - Parameters:
@@ -112,7 +114,7 @@ private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: Eve
     let adopt: @Sendable () -> Void = {
         let connection: Connection
         do {
-            connection = try Connection.adopt(fd: fd, loop: target, options: options)
+            connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: target, options: options)
         } catch {
             Syscall.close(fd)
             core.logger.warning("cannot adopt an accepted socket: \(error)")

@@ -1,8 +1,11 @@
 /// An open byte stream (TCP or Unix-domain) with a ``reader`` and a ``writer``.
 ///
-/// A connection belongs to one ``EventLoop`` for its whole life. Code that runs on that loop (a
-/// server handler does; elsewhere use `withTaskExecutorPreference(connection.loop)`) reads and
-/// writes with no thread hop. Calls from other threads are correct too, at the price of a hop.
+/// A connection belongs to one ``EventLoop`` for its whole life. Code that runs on that loop reads
+/// and writes with no thread hop: a server handler does; elsewhere use
+/// `withTaskExecutorPreference(connection.loop)`, or keep per-connection state in an actor whose
+/// `unownedExecutor` is `connection.loop.asUnownedSerialExecutor()` (the async calls are
+/// `nonisolated(nonsending)`, so they run on that actor). Calls from other threads and actors are
+/// correct too, at the price of a hop to the loop and back.
 ///
 /// Close a connection with ``close()`` or ``abort()``. If the last reference goes away while it is
 /// still open it is closed gracefully in the background (queued bytes are still sent).
