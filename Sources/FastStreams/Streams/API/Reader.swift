@@ -21,11 +21,13 @@ public struct Reader: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let reader: Reader
         /// The next chunk, or nil once the peer finished sending and everything was read.
-        nonisolated(nonsending) public mutating func next() async throws -> Chunk? { try await reader.read() }
+        nonisolated(nonsending) public mutating func next() async throws -> Chunk? {
+            try await reader.stream.readChunk(max: .max)
+        }
 
         /// The next chunk, read on the caller's actor (the form `for try await` uses).
         public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Chunk? {
-            try await reader.read()
+            try await reader.stream.readChunk(max: .max)
         }
     }
 

@@ -72,6 +72,7 @@ extension SocketStream {
     }
 
     /// Waits until at least `count` bytes are buffered or the input ends. Returns false at EOF.
+    @inline(__always)
     nonisolated(nonsending) func waitForBuffered(_ count: Int) async throws -> Bool {
         assertOnLoop()
         while inbound.count < count {

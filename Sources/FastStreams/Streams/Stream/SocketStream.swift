@@ -161,16 +161,26 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     func wait(_ reason: WaitReason, isolation: isolated (any Actor)? = #isolation) async throws {
         assertOnLoop()
         let generation = reason == .read ? readWaiter.begin() : drainWaiter.begin()
+        // Few async frames on purpose: each waiting task keeps them, and an idle connection's
+        // handler task is only about 1 KB while its frames fit the task's first allocator slab.
         if let scope = CancellationScope.forCurrentTask {
             if !scopes.contains(where: { $0 === scope }) {
                 scopes.append(scope)
                 scope.register(self)
             }
-            try await suspend(reason, scope: scope, isolation: isolation)
+            if isolation == nil {
+                try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, scope) }
+            } else {
+                try await suspendOnActor(reason, scope: scope, isolation: isolation)
+            }
             return
         }
         try await withTaskCancellationHandler(operation: {
-            try await suspend(reason, scope: nil, isolation: isolation)
+            if isolation == nil {
+                try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, nil) }
+            } else {
+                try await suspendOnActor(reason, scope: nil, isolation: isolation)
+            }
         }, onCancel: {
             loop.execute { [self] in
                 if reason == .read { readWaiter.cancel(generation: generation) } else { drainWaiter.cancel(generation: generation) }
@@ -178,36 +188,32 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         }, isolation: isolation)
     }
 
-    /// Parks the caller. An actor's continuation resumes on the generic executor before it hops
-    /// back to the actor: with no task-executor preference that is Swift's global pool, a thread
-    /// hop each way per message (measured: 11-18k instead of 71k round trips per second for a
-    /// client actor on the loop). Under the loop's preference it is the loop itself.
-    private func suspend(_ reason: WaitReason, scope: CancellationScope?,
-                         isolation: isolated (any Actor)?) async throws {
-        guard isolation != nil else {
-            return try await park(reason, scope: scope, isolation: isolation)
-        }
+    /// Parks a caller isolated to an actor. Its continuation resumes on the generic executor
+    /// before it hops back to the actor: with no task-executor preference that is Swift's global
+    /// pool, a thread hop each way per message (measured: 11-18k instead of 71k round trips per
+    /// second for a client actor on the loop). Under the loop's preference it is the loop itself.
+    /// (`isolation` is passed on by hand: inside a closure `#isolation` is nil.)
+    private func suspendOnActor(_ reason: WaitReason, scope: CancellationScope?,
+                                isolation: isolated (any Actor)?) async throws {
         try await withTaskExecutorPreference(loop, isolation: isolation) {
-            try await park(reason, scope: scope, isolation: isolation)
+            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, scope) }
         }
     }
 
-    /// `isolation` is passed on by hand: inside a closure `#isolation` is nil.
-    private func park(_ reason: WaitReason, scope: CancellationScope?,
-                      isolation: isolated (any Actor)?) async throws {
-        try await withUnsafeThrowingContinuation(isolation: isolation) { (continuation: UnsafeContinuation<Void, any Error>) in
-            // Checked here, where parking cannot be interleaved with the loop's I/O: what the
-            // caller waits for may have come while it got here.
-            if Task.isCancelled || scope?.isCancelled == true {
-                continuation.resume(throwing: CancellationError())
-            } else if reason == .read ? readReady : drainReady {
-                continuation.resume()
-            } else if reason == .read {
-                readWaiter.park(continuation, scope: scope)
-                updateInterest()
-            } else {
-                drainWaiter.park(continuation, scope: scope)
-            }
+    /// Parks `continuation`, or resumes it at once when cancelled or already ready: checked here,
+    /// where parking cannot be interleaved with the loop's I/O, since what the caller waits for
+    /// may have come while it got here.
+    private func park(_ continuation: UnsafeContinuation<Void, any Error>, _ reason: WaitReason,
+                      _ scope: CancellationScope?) {
+        if Task.isCancelled || scope?.isCancelled == true {
+            continuation.resume(throwing: CancellationError())
+        } else if reason == .read ? readReady : drainReady {
+            continuation.resume()
+        } else if reason == .read {
+            readWaiter.park(continuation, scope: scope)
+            updateInterest()
+        } else {
+            drainWaiter.park(continuation, scope: scope)
         }
     }
 
