@@ -60,9 +60,23 @@ final class ServerCore: Sendable {
                 try await connection.close()
             }
         } catch {
-            logger.debug("connection \(connection.remoteAddress?.description ?? "?"): \(error)")
-            connection.abort()
+            failed(connection, error)
         }
+        finished(connection)
+    }
+
+    // Not inlined into `handle`: their temporaries (the log message, the lock's closure) would sit
+    // in the handler task's async frame for the connection's whole life. That frame was 624 B
+    // instead of 144 B, one more 1 KB slab of the task's allocator per idle connection (measured:
+    // 4,486 -> 3,457 B of RSS per idle server connection).
+    @inline(never)
+    private func failed(_ connection: Connection, _ error: any Error) {
+        logger.debug("connection \(connection.remoteAddress?.description ?? "?"): \(error)")
+        connection.abort()
+    }
+
+    @inline(never)
+    private func finished(_ connection: Connection) {
         let waiters = state.withLock { state in
             state.live.removeValue(forKey: ObjectIdentifier(connection))
             return state.isDone ? state.takeWaiters() : []
