@@ -153,11 +153,7 @@ final class KernelTLSIO: StreamIO {
         return .flushed
     }
 
-    /// Before the handshake is done there is no session to end: the socket just closes.
-    var closeTimeout: Duration? {
-        guard case .done = handshakeStatus else { return nil }
-        return engine.configuration.shutdownTimeout
-    }
+    var closeTimeout: Duration? { engine.configuration.shutdownTimeout }
     func burstEnded() { engine.finishBurst() }
 
     func willClose(graceful: Bool) {

@@ -173,11 +173,7 @@ package final class CodecSocketIO: StreamIO {
         return sendPending()
     }
 
-    /// Before its handshake is done a codec has no session to end: the socket just closes.
-    package var closeTimeout: Duration? {
-        guard case .done = codec.handshakeStatus else { return nil }
-        return codec.closeTimeout
-    }
+    package var closeTimeout: Duration? { codec.closeTimeout }
     package func burstEnded() { codec.burstEnded() }
 
     package func willClose(graceful: Bool) {

@@ -49,7 +49,8 @@ package protocol StreamIO: AnyObject {
     /// Ends the output once the queue is flushed: FIN, or the layer's end marker (close_notify).
     func endOutput() -> FlushOutcome
     /// How long a graceful close waits for the peer's end marker once ours went out; nil: the
-    /// socket closes as soon as the output is flushed.
+    /// socket closes as soon as the output is flushed. (The stream asks only once the handshake
+    /// is done: before, there is no session to end.)
     var closeTimeout: Duration? { get }
     /// Input the layer holds and has not delivered (the reader had no room, or a lower layer
     /// read ahead): it gets no readiness event of its own.

@@ -16,7 +16,7 @@ extension SocketStream {
             }
             if handshakeObserver != nil { checkHandshake() }
             readWaiter.resume()
-        case .closing(.open, _) where io.closeTimeout != nil:
+        case .closing(.open, _) where closeTimeout != nil:
             // Closing: the peer's end marker must get through, past whatever the reader holds;
             // what arrives meanwhile is dropped.
             var dropped = InboundBuffer(limit: .max)

@@ -110,7 +110,7 @@ extension SocketStream {
                     lifecycle = .open(input: input, output: .ended)
                 }
             case .closing(let input, nil):
-                guard let timeout = io.closeTimeout else {
+                guard let timeout = closeTimeout else {
                     closeNow(reason: nil)
                     break
                 }

@@ -94,9 +94,16 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     var wantsRead: Bool {
         switch lifecycle {
         case .open(.open, _): inbound.hasRoom
-        case .closing(.open, _): io.closeTimeout != nil
+        case .closing(.open, _): closeTimeout != nil
         case .open, .closing, .failed, .closed: false
         }
+    }
+
+    /// How long a graceful close waits for the peer's end marker: the layer's timeout once its
+    /// handshake is done; before that there is no session to end and the socket just closes.
+    var closeTimeout: Duration? {
+        guard case .done = io.handshakeStatus else { return nil }
+        return io.closeTimeout
     }
 
     /// True while output waits for the socket to become writable.
