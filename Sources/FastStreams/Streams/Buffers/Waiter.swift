@@ -7,9 +7,6 @@
 package struct Waiter {
     private var continuation: UnsafeContinuation<Void, any Error>?
     private var generation: UInt64 = 0
-    /// The cancellation scope of the waiting task, when it has one (else the wait has a
-    /// cancellation handler of its own).
-    private var scope: CancellationScope?
 
     package init() {}
 
@@ -21,12 +18,10 @@ package struct Waiter {
         return generation
     }
 
-    /// Parks `continuation` for the current generation; `scope` is the waiting task's cancellation
-    /// scope, if it has one.
-    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>, scope: CancellationScope? = nil) {
+    /// Parks `continuation` for the current generation.
+    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>) {
         precondition(self.continuation == nil, "a second task waits on the same stream")
         self.continuation = continuation
-        self.scope = scope
     }
 
     /// Wakes the waiting task, if any; true if there was one.
@@ -34,7 +29,6 @@ package struct Waiter {
     package mutating func resume() -> Bool {
         guard let waiting = continuation else { return false }
         continuation = nil
-        scope = nil
         waiting.resume()
         return true
     }
@@ -43,17 +37,7 @@ package struct Waiter {
     package mutating func resume(throwing error: any Error) {
         guard let waiting = continuation else { return }
         continuation = nil
-        scope = nil
         waiting.resume(throwing: error)
-    }
-
-    /// `scope` was cancelled: wakes the waiting task with `CancellationError` if it waits in that
-    /// scope. Returns true if it woke it.
-    @discardableResult
-    package mutating func cancel(scope cancelled: CancellationScope) -> Bool {
-        guard scope === cancelled else { return false }
-        resume(throwing: CancellationError())
-        return true
     }
 
     /// A cancellation for wait `generation` arrived: wakes the task with `CancellationError` if

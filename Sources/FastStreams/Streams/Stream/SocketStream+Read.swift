@@ -87,11 +87,15 @@ extension SocketStream {
     }
 
     nonisolated(nonsending) func readChunk(max: Int) async throws -> Chunk? {
-        guard loop.inEventLoop else {
-            return try await hopToLoop { try await self.readChunk(max: max) }
-        }
+        guard loop.inEventLoop else { return try await readChunkOffLoop(max: max) }
         guard try await waitForBuffered(1) else { return nil }
         return takeInbound(min(max, inbound.chunks.first!.count))
+    }
+
+    /// Kept out of line: the hop's closure would otherwise sit in the frame of every reader.
+    @inline(never)
+    nonisolated(nonsending) private func readChunkOffLoop(max: Int) async throws -> Chunk? {
+        try await hopToLoop { try await self.readChunk(max: max) }
     }
 
     nonisolated(nonsending) func readExactly(_ count: Int) async throws -> Chunk {

@@ -40,8 +40,31 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     @exclusivity(unchecked) package var outbound = OutboundQueue()
     @exclusivity(unchecked) var watermarks: Watermarks
     @exclusivity(unchecked) package var drainWaiter = Waiter()
-    /// The cancellation scopes whose waits parked here (each registered with its scope once).
-    var scopes: [CancellationScope] = []
+    /// The server handler task that owns this stream, while it runs. Nothing can cancel that task
+    /// while it waits (see `ServerCore.deliver(_:)`), so its waits carry no cancellation handler.
+    // Safety: compared for identity only, never used to act on the task; set and cleared by the
+    // task itself on the loop, cleared before the task ends, so no later task can match it.
+    private var ownerTask: UnsafeCurrentTask?
+
+    /// The running task (a server handler, on the loop) owns this stream until ``disown()``.
+    @inline(never)
+    package func adoptByCurrentTask() {
+        assertOnLoop()
+        ownerTask = withUnsafeCurrentTask { $0 }
+    }
+
+    /// The owning task is about to end.
+    package func disown() {
+        assertOnLoop()
+        ownerTask = nil
+    }
+
+    // Not inlined: the closure would be allocated in the waiting task's frame.
+    @inline(never)
+    private var isOwnerTask: Bool {
+        guard let ownerTask else { return false }
+        return withUnsafeCurrentTask { $0 == ownerTask }
+    }
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
 
     /// The running handshake's observer and timer (SocketStream+Layer).
@@ -163,30 +186,37 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// throws `CancellationError` when the task is cancelled, leaving all buffered data in place.
     ///
     /// `isolation` is the caller's actor: nil for a task that prefers the loop, or an actor on the
-    /// loop. A task in a ``CancellationScope`` (every server handler) parks with no cancellation
-    /// handler of its own; any other gets one per wait.
+    /// loop. The task that owns the stream (a server handler) parks with no cancellation handler:
+    /// nothing can cancel it while it waits, and a cancellation it made itself is seen on parking.
+    /// Any other task gets a handler per wait.
+    @inline(__always)
     func wait(_ reason: WaitReason, isolation: isolated (any Actor)? = #isolation) async throws {
         assertOnLoop()
-        let generation = reason == .read ? readWaiter.begin() : drainWaiter.begin()
-        // Few async frames on purpose: each waiting task keeps them, and an idle connection's
-        // handler task is only about 1 KB while its frames fit the task's first allocator slab.
-        if let scope = CancellationScope.forCurrentTask {
-            if !scopes.contains(where: { $0 === scope }) {
-                scopes.append(scope)
-                scope.register(self)
-            }
-            if isolation == nil {
-                try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, scope) }
-            } else {
-                try await suspendOnActor(reason, scope: scope, isolation: isolation)
-            }
+        // Few async frame bytes on purpose: the handler task of an idle connection keeps this
+        // frame, and its whole chain (task, handler, read, this wait) fits the task allocator's
+        // first 1 KB slab only while the common case (the owner task, on the loop) stays small.
+        // Everything else is out of line.
+        if isolation == nil, isOwnerTask {
+            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
+        } else {
+            try await waitWithHandler(reason, isolation: isolation)
+        }
+    }
+
+    /// A wait of a task isolated to an actor, or of a task that does not own the stream: the
+    /// latter carries a cancellation handler for this one wait.
+    @inline(never)
+    private func waitWithHandler(_ reason: WaitReason, isolation: isolated (any Actor)?) async throws {
+        if isOwnerTask {
+            try await suspendOnActor(reason, isolation: isolation)
             return
         }
+        let generation = reason == .read ? readWaiter.begin() : drainWaiter.begin()
         try await withTaskCancellationHandler(operation: {
             if isolation == nil {
-                try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, nil) }
+                try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
             } else {
-                try await suspendOnActor(reason, scope: nil, isolation: isolation)
+                try await suspendOnActor(reason, isolation: isolation)
             }
         }, onCancel: {
             loop.execute { [self] in
@@ -200,35 +230,26 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// pool, a thread hop each way per message (measured: 11-18k instead of 71k round trips per
     /// second for a client actor on the loop). Under the loop's preference it is the loop itself.
     /// (`isolation` is passed on by hand: inside a closure `#isolation` is nil.)
-    private func suspendOnActor(_ reason: WaitReason, scope: CancellationScope?,
-                                isolation: isolated (any Actor)?) async throws {
+    private func suspendOnActor(_ reason: WaitReason, isolation: isolated (any Actor)?) async throws {
         try await withTaskExecutorPreference(loop, isolation: isolation) {
-            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, scope) }
+            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
         }
     }
 
     /// Parks `continuation`, or resumes it at once when cancelled or already ready: checked here,
     /// where parking cannot be interleaved with the loop's I/O, since what the caller waits for
     /// may have come while it got here.
-    private func park(_ continuation: UnsafeContinuation<Void, any Error>, _ reason: WaitReason,
-                      _ scope: CancellationScope?) {
-        if Task.isCancelled || scope?.isCancelled == true {
+    private func park(_ continuation: UnsafeContinuation<Void, any Error>, _ reason: WaitReason) {
+        if Task.isCancelled {
             continuation.resume(throwing: CancellationError())
         } else if reason == .read ? readReady : drainReady {
             continuation.resume()
         } else if reason == .read {
-            readWaiter.park(continuation, scope: scope)
+            readWaiter.park(continuation)
             updateInterest()
         } else {
-            drainWaiter.park(continuation, scope: scope)
+            drainWaiter.park(continuation)
         }
-    }
-
-    /// `scope` was cancelled: its waits on this stream throw `CancellationError`.
-    func cancelWaits(in scope: CancellationScope) {
-        assertOnLoop()
-        readWaiter.cancel(scope: scope)
-        drainWaiter.cancel(scope: scope)
     }
 
     /// True when a parked reader would be woken at once: enough is buffered, or the input ended
