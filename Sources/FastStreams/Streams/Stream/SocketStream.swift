@@ -44,6 +44,13 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     var scopes: [CancellationScope] = []
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
 
+    /// Bytes received and bytes written (SocketStream+Read, +Write): reported to the metrics when
+    /// the socket closes, and what the idle timeout watches. A sum on the hot path, nothing more.
+    @exclusivity(unchecked) var bytesRead: UInt64 = 0
+    @exclusivity(unchecked) var bytesWritten: UInt64 = 0
+    /// Read and idle timeouts and their timer (SocketStream+Timeouts); nil when none is set.
+    @exclusivity(unchecked) var timeouts: TimeoutTicker?
+
     /// The running handshake's observer and timer (SocketStream+Layer).
     var handshakeObserver: (((any Error)?) -> Void)?
     var handshakeTimer: LoopTimer?
@@ -69,6 +76,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         self.io = PlainSocketIO(fd: fd)
         self.inbound = InboundBuffer(limit: options.readBufferLimit)
         self.watermarks = Watermarks(high: options.writeHighWatermark, low: options.writeLowWatermark)
+        self.timeouts = StreamTimeouts(read: options.readTimeout, idle: options.idleTimeout).map(TimeoutTicker.init)
     }
 
     /// The descriptor number, or -1 once closed.
@@ -85,6 +93,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     func start() {
         assertOnLoop()
         updateInterest()
+        if let timeouts, timeouts.state.ticksWhileNoReadWaits { armTimeouts(timeouts) }
     }
 
     // MARK: Readiness
@@ -218,6 +227,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
             continuation.resume()
         } else if reason == .read {
             readWaiter.park(continuation, scope: scope)
+            if let timeouts, timeouts.timer == nil { readStartsWaiting(timeouts) }
             updateInterest()
         } else {
             drainWaiter.park(continuation, scope: scope)
@@ -271,6 +281,9 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     }
 
     deinit {
-        if let descriptor { try? descriptor.close() }
+        if let descriptor {
+            try? descriptor.close()
+            reportClosed()
+        }
     }
 }
