@@ -1,0 +1,130 @@
+import Glibc
+import Testing
+@testable import FastStreams
+
+extension FastStreamsTests {
+    /// Read and idle timeouts on real connections: the typed errors, what stays usable after a
+    /// read timed out, and that traffic keeps an idle timeout away.
+    @Suite struct TimeoutTests {
+        @Test(arguments: Caller.allCases)
+        func aReadTimeoutKeepsTheConnectionAndItsBufferedBytes(caller: Caller) async throws {
+            let more = Gate()
+            try await withServer(handler: { connection in
+                defer { more.open() }
+                try connection.writer.write("hello")
+                await more.wait()
+                try connection.writer.write("world")
+                _ = try await connection.reader.read()  // until the client closes
+            }) { server in
+                var options = StreamOptions()
+                options.readTimeout = .milliseconds(200)
+                try await withConnection(to: server, options: options) { connection in
+                    try await caller.run(connection) {
+                        let start = ContinuousClock.now
+                        let error = await thrownError { _ = try await connection.reader.read(exactly: 10) }
+                        let waited = ContinuousClock.now - start
+                        guard case .readTimedOut? = streamError(error) else {
+                            Issue.record("expected readTimedOut, got \(describe(error))")
+                            return
+                        }
+                        #expect(waited >= .milliseconds(200))
+                        #expect(await connection.bufferedInboundBytes == 5, "the 5 bytes that came stay buffered")
+                        more.open()
+                        let all = try await connection.reader.read(exactly: 10)
+                        #expect(all.string == "helloworld")
+                    }
+                }
+            }
+        }
+
+        @Test func readsThatGetBytesInTimeNeverTimeOut() async throws {
+            try await withServer { server in
+                var options = StreamOptions()
+                options.readTimeout = .milliseconds(300)
+                try await withConnection(to: server, options: options) { connection in
+                    // Each read waits about 100 ms: well inside the timeout, 1 s in all.
+                    for i in 0..<10 {
+                        let writer = connection.writer
+                        let sender = Task {
+                            try await Task.sleep(for: .milliseconds(100))
+                            try writer.write([UInt8(i)])
+                        }
+                        let byte = try await connection.reader.read(exactly: 1)
+                        #expect(byte[0] == UInt8(i))
+                        try await sender.value
+                    }
+                }
+            }
+        }
+
+        @Test func anIdleServerConnectionIsAbortedWithATypedError() async throws {
+            let outcome = Mailbox<String>()
+            var options = StreamOptions()
+            options.idleTimeout = .milliseconds(300)
+            try await withServer(options: options, handler: { connection in
+                do {
+                    while try await connection.reader.read() != nil {}
+                    outcome.send("EOF")
+                } catch {
+                    outcome.send(describe(error))
+                }
+            }) { server in
+                let connection = try await connect(to: server)
+                defer { connection.abort() }
+                try connection.writer.write("x")
+                let start = ContinuousClock.now
+                #expect(try await outcome.next(within: .seconds(10)) == describe(StreamError.idleTimedOut))
+                #expect(ContinuousClock.now - start >= .milliseconds(250))
+                // The server aborted: the client sees the reset.
+                let error = await thrownError { while try await connection.reader.read() != nil {} }
+                guard case .connectionReset? = streamError(error) else {
+                    Issue.record("expected connectionReset, got \(describe(error))")
+                    return
+                }
+            }
+        }
+
+        @Test func trafficInEitherDirectionKeepsAnIdleTimeoutAway() async throws {
+            try await withServer { server in
+                var options = StreamOptions()
+                options.idleTimeout = .milliseconds(400)
+                try await withConnection(to: server, options: options) { connection in
+                    // 1.2 s of a byte out and its echo back every 100 ms.
+                    for i in 0..<12 {
+                        try connection.writer.write([UInt8(i)])
+                        #expect(try await connection.reader.read(exactly: 1)[0] == UInt8(i))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+            }
+        }
+
+        @Test func anIdleClientConnectionFailsReadsAndWritesWithTheTimeout() async throws {
+            let gate = Gate()
+            try await withServer(handler: { _ in await gate.wait() }) { server in
+                defer { gate.open() }
+                var options = StreamOptions()
+                options.idleTimeout = .milliseconds(200)
+                let connection = try await connect(to: server, options: options)
+                defer { connection.abort() }
+                let error = await thrownError { _ = try await connection.reader.read() }
+                guard case .idleTimedOut? = streamError(error) else {
+                    Issue.record("expected idleTimedOut, got \(describe(error))")
+                    return
+                }
+                #expect(throws: StreamError.self) { try connection.writer.write("late") }
+                #expect(await connection.inspect { $0.isClosed }, "the descriptor is closed at once")
+            }
+        }
+
+        @Test func nonPositiveTimeoutsAreRejected() async throws {
+            var options = StreamOptions()
+            options.readTimeout = .zero
+            let error = await thrownError { _ = try await openConnection(host: "127.0.0.1", port: 1, options: options) }
+            guard case .invalidArgument? = streamError(error) else {
+                Issue.record("expected invalidArgument, got \(describe(error))")
+                return
+            }
+        }
+    }
+}
