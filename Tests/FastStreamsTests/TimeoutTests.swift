@@ -20,6 +20,7 @@ extension FastStreamsTests {
                 options.readTimeout = .milliseconds(200)
                 try await withConnection(to: server, options: options) { connection in
                     try await caller.run(connection) {
+                        try await waitUntil("the first 5 bytes are here") { await connection.bufferedInboundBytes == 5 }
                         let start = ContinuousClock.now
                         let error = await thrownError { _ = try await connection.reader.read(exactly: 10) }
                         let waited = ContinuousClock.now - start
@@ -40,10 +41,11 @@ extension FastStreamsTests {
         @Test func readsThatGetBytesInTimeNeverTimeOut() async throws {
             try await withServer { server in
                 var options = StreamOptions()
-                options.readTimeout = .milliseconds(300)
+                options.readTimeout = .seconds(2)
                 try await withConnection(to: server, options: options) { connection in
-                    // Each read waits about 100 ms: well inside the timeout, 1 s in all.
-                    for i in 0..<10 {
+                    // Each read waits about 100 ms, well inside the timeout; together they wait
+                    // longer than it.
+                    for i in 0..<25 {
                         let writer = connection.writer
                         let sender = Task {
                             try await Task.sleep(for: .milliseconds(100))
@@ -69,12 +71,11 @@ extension FastStreamsTests {
                     outcome.send(describe(error))
                 }
             }) { server in
+                let start = ContinuousClock.now  // the server's side starts after this
                 let connection = try await connect(to: server)
                 defer { connection.abort() }
-                try connection.writer.write("x")
-                let start = ContinuousClock.now
                 #expect(try await outcome.next(within: .seconds(10)) == describe(StreamError.idleTimedOut))
-                #expect(ContinuousClock.now - start >= .milliseconds(250))
+                #expect(ContinuousClock.now - start >= .milliseconds(300))
                 // The server aborted: the client sees the reset.
                 let error = await thrownError { while try await connection.reader.read() != nil {} }
                 guard case .connectionReset? = streamError(error) else {
@@ -87,10 +88,10 @@ extension FastStreamsTests {
         @Test func trafficInEitherDirectionKeepsAnIdleTimeoutAway() async throws {
             try await withServer { server in
                 var options = StreamOptions()
-                options.idleTimeout = .milliseconds(400)
+                options.idleTimeout = .seconds(2)
                 try await withConnection(to: server, options: options) { connection in
-                    // 1.2 s of a byte out and its echo back every 100 ms.
-                    for i in 0..<12 {
+                    // More than 2.5 s of a byte out and its echo back every 100 ms.
+                    for i in 0..<25 {
                         try connection.writer.write([UInt8(i)])
                         #expect(try await connection.reader.read(exactly: 1)[0] == UInt8(i))
                         try await Task.sleep(for: .milliseconds(100))

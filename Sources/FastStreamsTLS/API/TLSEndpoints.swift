@@ -4,7 +4,7 @@ import Logging
 /// Opens a TLS connection to `host`:`port` and returns it once the handshake is done.
 ///
 /// `serverName` (default: `host`) is sent as SNI unless it is an IP address, and the server's
-/// certificate is checked against it. See `openConnection(host:port:options:connectTimeout:localAddress:group:)`
+/// certificate is checked against it. See `openConnection(host:port:options:connectTimeout:localAddress:group:logger:)`
 /// for the TCP part.
 ///
 /// `logger` gets what connecting and the TLS session log (see
