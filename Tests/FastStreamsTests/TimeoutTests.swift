@@ -40,17 +40,31 @@ extension FastStreamsTests {
             }
         }
 
-        // The two tests below space their bytes with sleeps that resume on the connection's loop,
-        // not on Swift's global pool, which other suites keep busy (a sleep there was seen to
-        // resume seconds late on this 2-core machine). Each gap is 1/40 of the timeout.
+        // The two tests below space their bytes with the loop's own timers: a sleeping task is
+        // woken through Swift's global pool, which other suites keep busy (such sleeps were seen
+        // to resume seconds late on this 2-core machine). A loop that stalls cannot fake a
+        // timeout either: its timers fire in deadline order, so the 50 ms sender always runs
+        // before the ticker's next check, and a stall counts as one tick, not as its length.
+
+        /// Runs `body(i)` on `loop` every `interval`, `times` times.
+        static func repeatOnLoop(_ loop: EventLoop, every interval: Duration, times: Int,
+                                 _ body: @escaping @Sendable (Int) -> Void) {
+            @Sendable func step(_ i: Int) {
+                guard i < times else { return }
+                _ = loop.schedule(after: interval) {
+                    body(i)
+                    step(i + 1)
+                }
+            }
+            loop.execute { step(0) }
+        }
 
         @Test func readsThatGetBytesInTimeNeverTimeOut() async throws {
             let count = 60
             try await withServer(handler: { connection in
-                // On the loop: a byte every 50 ms, 3 s in all.
-                for i in 0..<count {
-                    try await Task.sleep(for: .milliseconds(50))
-                    try connection.writer.write([UInt8(i)])
+                // A byte every 50 ms, 3 s in all.
+                Self.repeatOnLoop(connection.loop, every: .milliseconds(50), times: count) { i in
+                    try? connection.writer.write([UInt8(i)])
                 }
                 _ = try await connection.reader.read()  // until the client closes
             }) { server in
@@ -93,19 +107,17 @@ extension FastStreamsTests {
             }
         }
 
-        @Test func trafficInEitherDirectionKeepsAnIdleTimeoutAway() async throws {
+        @Test func trafficKeepsAnIdleTimeoutAway() async throws {
             try await withServer { server in
                 var options = StreamOptions()
                 options.idleTimeout = .seconds(2)
                 try await withConnection(to: server, options: options) { connection in
-                    try await Caller.onLoop.run(connection) {
-                        // 3 s of a byte out and its echo back every 50 ms.
-                        for i in 0..<60 {
-                            try connection.writer.write([UInt8(i)])
-                            #expect(try await connection.reader.read(exactly: 1)[0] == UInt8(i))
-                            try await Task.sleep(for: .milliseconds(50))
-                        }
+                    // 3 s of a byte out every 50 ms, and its echo back.
+                    Self.repeatOnLoop(connection.loop, every: .milliseconds(50), times: 60) { i in
+                        try? connection.writer.write([UInt8(i)])
                     }
+                    let echoed = try await readBytes(connection.reader, count: 60)
+                    #expect(echoed == (0..<60).map { UInt8($0) })
                 }
             }
         }
