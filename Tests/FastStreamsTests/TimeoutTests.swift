@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 @testable import FastStreams
 
@@ -46,14 +47,12 @@ extension FastStreamsTests {
         // timeout either: its timers fire in deadline order, so the 50 ms sender always runs
         // before the ticker's next check, and a stall counts as one tick, not as its length.
 
-        /// Runs `body(i)` on `loop` every `interval`, `times` times.
-        static func repeatOnLoop(_ loop: EventLoop, every interval: Duration, times: Int,
-                                 _ body: @escaping @Sendable (Int) -> Void) {
+        /// Runs `body(i)` on `loop` every `interval` for i = 0, 1, ... until it returns false.
+        static func repeatOnLoop(_ loop: EventLoop, every interval: Duration,
+                                 _ body: @escaping @Sendable (Int) -> Bool) {
             @Sendable func step(_ i: Int) {
-                guard i < times else { return }
                 _ = loop.schedule(after: interval) {
-                    body(i)
-                    step(i + 1)
+                    if body(i) { step(i + 1) }
                 }
             }
             loop.execute { step(0) }
@@ -63,8 +62,9 @@ extension FastStreamsTests {
             let count = 60
             try await withServer(handler: { connection in
                 // A byte every 50 ms, 3 s in all.
-                Self.repeatOnLoop(connection.loop, every: .milliseconds(50), times: count) { i in
+                Self.repeatOnLoop(connection.loop, every: .milliseconds(50)) { i in
                     try? connection.writer.write([UInt8(i)])
+                    return i + 1 < count
                 }
                 _ = try await connection.reader.read()  // until the client closes
             }) { server in
@@ -112,10 +112,14 @@ extension FastStreamsTests {
                 var options = StreamOptions()
                 options.idleTimeout = .seconds(2)
                 try await withConnection(to: server, options: options) { connection in
-                    // 3 s of a byte out every 50 ms, and its echo back.
-                    Self.repeatOnLoop(connection.loop, every: .milliseconds(50), times: 60) { i in
-                        try? connection.writer.write([UInt8(i)])
+                    // A byte out every 50 ms until 60 echoes came back (3 s at least): the output
+                    // alone keeps the connection busy, however late the echoes are.
+                    let done = Flag()
+                    Self.repeatOnLoop(connection.loop, every: .milliseconds(50)) { i in
+                        try? connection.writer.write([UInt8(truncatingIfNeeded: i)])
+                        return !done.isSet
                     }
+                    defer { done.set() }
                     let echoed = try await readBytes(connection.reader, count: 60)
                     #expect(echoed == (0..<60).map { UInt8($0) })
                 }
@@ -150,4 +154,11 @@ extension FastStreamsTests {
             }
         }
     }
+}
+
+/// A flag set once, read from any thread.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }
