@@ -43,9 +43,10 @@ extension FastStreamsTests {
 
         // The two tests below space their bytes with the loop's own timers: a sleeping task is
         // woken through Swift's global pool, which other suites keep busy (such sleeps were seen
-        // to resume seconds late on this 2-core machine). A loop that stalls cannot fake a
-        // timeout either: its timers fire in deadline order, so the 50 ms sender always runs
-        // before the ticker's next check, and a stall counts as one tick, not as its length.
+        // to resume seconds late on this 2-core machine). Where the bytes are sent from the loop
+        // that checks the timeout, a stalled loop cannot fake a timeout: its timers fire in
+        // deadline order, so the 50 ms sender runs before the next check, and a stall counts as
+        // one tick, not as its length.
 
         /// Runs `body(i)` on `loop` every `interval` for i = 0, 1, ... until it returns false.
         static func repeatOnLoop(_ loop: EventLoop, every interval: Duration,
@@ -59,8 +60,14 @@ extension FastStreamsTests {
         }
 
         @Test func readsThatGetBytesInTimeNeverTimeOut() async throws {
+            // Both ends on one private loop: the shared loops also run other suites' handlers,
+            // which can hold a loop (the sender's) for seconds in a debug build, and to the
+            // reader that is a peer that went quiet. On one loop the sender's timer always fires
+            // before the reader's timeout check.
+            let group = try EventLoopGroup(loopCount: 1)
+            defer { group.shutdown() }
             let count = 60
-            try await withServer(handler: { connection in
+            try await withServer(group: group, handler: { connection in
                 // A byte every 50 ms, 3 s in all.
                 Self.repeatOnLoop(connection.loop, every: .milliseconds(50)) { i in
                     try? connection.writer.write([UInt8(i)])
@@ -70,13 +77,13 @@ extension FastStreamsTests {
             }) { server in
                 var options = StreamOptions()
                 options.readTimeout = .seconds(2)
-                try await withConnection(to: server, options: options) { connection in
-                    // Each read waits about 50 ms, well inside the timeout; together they wait
-                    // longer than it.
-                    for i in 0..<count {
-                        let byte = try await connection.reader.read(exactly: 1)
-                        #expect(byte[0] == UInt8(i))
-                    }
+                let connection = try await connect(to: server, options: options, group: group)
+                defer { connection.abort() }
+                // Each read waits about 50 ms, well inside the timeout; together they wait
+                // longer than it.
+                for i in 0..<count {
+                    let byte = try await connection.reader.read(exactly: 1)
+                    #expect(byte[0] == UInt8(i))
                 }
             }
         }
