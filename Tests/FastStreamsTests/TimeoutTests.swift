@@ -115,18 +115,25 @@ extension FastStreamsTests {
         }
 
         @Test func trafficKeepsAnIdleTimeoutAway() async throws {
-            try await withServer { server in
+            // On a private loop, and the test task on it too: the connection's idle time starts
+            // when it is made, and a test task resumed through the busy global pool was seen to
+            // come back from `connect` seconds later, with nothing sent meanwhile.
+            let group = try EventLoopGroup(loopCount: 1)
+            defer { group.shutdown() }
+            try await withServer(group: group) { server in
                 var options = StreamOptions()
                 options.idleTimeout = .seconds(2)
-                try await withConnection(to: server, options: options) { connection in
+                try await withTaskExecutorPreference(group.loops[0]) {
+                    let connection = try await connect(to: server, options: options, group: group)
+                    defer { connection.abort() }
                     // A byte out every 50 ms until 60 echoes came back (3 s at least): the output
                     // alone keeps the connection busy, however late the echoes are.
                     let done = Flag()
+                    defer { done.set() }
                     Self.repeatOnLoop(connection.loop, every: .milliseconds(50)) { i in
                         try? connection.writer.write([UInt8(truncatingIfNeeded: i)])
                         return !done.isSet
                     }
-                    defer { done.set() }
                     let echoed = try await readBytes(connection.reader, count: 60)
                     #expect(echoed == (0..<60).map { UInt8($0) })
                 }
