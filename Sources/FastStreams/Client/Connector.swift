@@ -1,5 +1,6 @@
 import CFastStreams
 import Glibc
+import Logging
 import SystemPackage
 
 /// Happy Eyeballs (RFC 8305) on one loop: IPv6 and IPv4 addresses interleaved (IPv6 first), a new
@@ -27,6 +28,7 @@ final class Connector {
     let port: Int
     let options: StreamOptions
     let localAddress: SocketAddress?
+    let logger: Logger
     private let addresses: [SocketAddress]
     private var nextIndex = 0
     private var attempts: [Attempt] = []
@@ -36,13 +38,14 @@ final class Connector {
     private var continuation: CheckedContinuation<Connection, any Error>?
 
     init(loop: EventLoop, host: String, port: Int, addresses: [SocketAddress], options: StreamOptions,
-         localAddress: SocketAddress?, continuation: CheckedContinuation<Connection, any Error>) {
+         localAddress: SocketAddress?, logger: Logger, continuation: CheckedContinuation<Connection, any Error>) {
         self.loop = loop
         self.host = host
         self.port = port
         self.addresses = Self.interleaved(addresses)
         self.options = options
         self.localAddress = localAddress
+        self.logger = logger
         self.continuation = continuation
     }
 
@@ -60,6 +63,7 @@ final class Connector {
 
     func start(timeout: Duration) {
         timeoutTimer = loop.schedule(after: timeout) { [self] in
+            logger.debug("connect timed out", metadata: ["peer": "\(host):\(port)"])
             finish(.failure(StreamError.connectTimedOut(host: host, port: port)))
         }
         startNextAttempt()
@@ -95,6 +99,7 @@ final class Connector {
                 }
                 return
             } catch let error as Errno {
+                logger.debug("connect attempt failed", metadata: ["peer": "\(address)", "error": "\(error)"])
                 lastError = error
             } catch {
                 finish(.failure(error))
@@ -118,12 +123,16 @@ final class Connector {
         } else {
             Syscall.close(attempt.fd)
             lastError = Errno(rawValue: code)
+            logger.debug("connect attempt failed", metadata: ["peer": "\(attempt.address)", "error": "\(lastError)"])
             startNextAttempt()  // a failure starts the next attempt at once
         }
     }
 
     private func makeConnection(fd: Int32) throws -> Connection {
-        try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: options)
+        let connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: options)
+        ConnectionCounters.opened.increment()
+        logger.debug("connected", metadata: connection.logMetadata)
+        return connection
     }
 
     /// Resumes the caller once; closes every attempt still in flight.

@@ -1,3 +1,5 @@
+import Logging
+
 /// Opens a TCP connection to `host`:`port`.
 ///
 /// The name is resolved off the loops (numeric addresses skip resolution); IPv6 and IPv4
@@ -8,6 +10,8 @@
 ///   - connectTimeout: the limit for resolving plus connecting; then ``StreamError/connectTimedOut(host:port:)``.
 ///   - localAddress: an address to bind before connecting.
 ///   - group: where the connection's loop comes from.
+///   - logger: where connecting logs (at `.debug`): attempts that failed, the address connected
+///     to, with `peer` and `local` metadata.
 /// - Throws: ``StreamError/resolutionFailed(host:code:reason:)``, ``StreamError/connectFailed(host:port:errno:)``,
 ///   ``StreamError/connectTimedOut(host:port:)``, or `CancellationError`.
 public func openConnection(
@@ -16,16 +20,18 @@ public func openConnection(
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
     localAddress: SocketAddress? = nil,
-    group: EventLoopGroup = .shared
+    group: EventLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Client")
 ) async throws -> Connection {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
+    try options.validate()
     let start = ContinuousClock.now
     let addresses = try await Resolver.shared.resolve(host: host, port: port)
     try Task.checkCancellation()
     let remaining = connectTimeout - (ContinuousClock.now - start)
     guard remaining > .zero else { throw StreamError.connectTimedOut(host: host, port: port) }
     return try await connect(host: host, port: port, addresses: addresses, options: options,
-                             timeout: remaining, localAddress: localAddress, loop: group.next())
+                             timeout: remaining, localAddress: localAddress, loop: group.next(), logger: logger)
 }
 
 /// Opens a connection to the Unix-domain stream socket at `path`.
@@ -36,15 +42,18 @@ public func openConnection(
     unixPath path: String,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    group: EventLoopGroup = .shared
+    group: EventLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Client")
 ) async throws -> Connection {
     guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
+    try options.validate()
     return try await connect(host: path, port: 0, addresses: [address], options: options,
-                             timeout: connectTimeout, localAddress: nil, loop: group.next())
+                             timeout: connectTimeout, localAddress: nil, loop: group.next(), logger: logger)
 }
 
 private func connect(host: String, port: Int, addresses: [SocketAddress], options: StreamOptions,
-                     timeout: Duration, localAddress: SocketAddress?, loop: EventLoop) async throws -> Connection {
+                     timeout: Duration, localAddress: SocketAddress?, loop: EventLoop,
+                     logger: Logger) async throws -> Connection {
     // The connector lives on the loop; the box lets the cancellation handler find it there.
     final class Slot: @unchecked Sendable {
         // Safety: `connector` is written and read only on `loop` (in the two `execute` blocks).
@@ -56,7 +65,7 @@ private func connect(host: String, port: Int, addresses: [SocketAddress], option
         try await withCheckedThrowingContinuation { continuation in
             loop.execute {
                 let connector = Connector(loop: loop, host: host, port: port, addresses: addresses, options: options,
-                                          localAddress: localAddress, continuation: continuation)
+                                          localAddress: localAddress, logger: logger, continuation: continuation)
                 slot.connector = connector
                 connector.start(timeout: timeout)
                 if slot.cancelled { connector.cancel() }

@@ -5,7 +5,8 @@ import SystemPackage
 /// Starts a TCP server on `host`:`port` and runs `handler` for each accepted connection, as a
 /// task on the connection's loop (started there directly: a busy global concurrency pool delays
 /// no connection). When the handler returns the connection is closed
-/// gracefully (queued bytes are flushed); when it throws, the connection is aborted.
+/// gracefully (queued bytes are flushed); when it throws, the connection is aborted and the error
+/// logged at `.warning` (with the `peer` and `local` addresses and the `error` as metadata).
 ///
 /// - Parameters:
 ///   - host: a name or numeric address to bind (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, `"localhost"`);
@@ -17,6 +18,7 @@ import SystemPackage
 ///     over the loops' threads. Without it one loop accepts and deals connections round-robin.
 ///   - options: buffering and socket settings for each connection.
 ///   - group: the loops that own the connections.
+///   - logger: where the server logs: accept failures, handlers that threw, refused connections.
 public func startServer(
     host: String,
     port: Int,
@@ -45,6 +47,7 @@ package func startServer(
     handler: @escaping @Sendable (Connection) async throws -> Void
 ) async throws -> Server {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
+    try options.validate()
     let resolved = try await Resolver.shared.resolve(host: host, port: port)
     return try bind(resolved, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort,
                     options: options, group: group, logger: logger, prepare: prepare, handler: handler)
@@ -61,6 +64,7 @@ public func startServer(
     handler: @escaping @Sendable (Connection) async throws -> Void
 ) async throws -> Server {
     guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
+    try options.validate()
     removeStaleSocket(at: path)
     return try bind([address], backlog: backlog, reuseAddress: false, reusePort: false,
                     options: options, group: group, logger: logger, prepare: nil, handler: handler)
@@ -116,17 +120,20 @@ private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: Eve
         do {
             connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: target, options: options)
         } catch {
+            var metadata = Logger.Metadata.addresses(local: Syscall.localAddress(fd), peer: Syscall.remoteAddress(fd))
+            metadata["error"] = "\(error)"
             Syscall.close(fd)
-            core.logger.warning("cannot adopt an accepted socket: \(error)")
+            core.logger.warning("cannot adopt an accepted socket", metadata: metadata)
             return
         }
+        ConnectionCounters.accepted.increment()
         guard let prepare else {
             core.deliver(connection)
             return
         }
         prepare(connection) { error in
             if let error {
-                core.logger.debug("connection \(connection.remoteAddress?.description ?? "?") refused: \(error)")
+                core.logger.debug("connection refused", metadata: connection.logMetadata(error: error))
                 connection.abort()
             } else {
                 core.deliver(connection)

@@ -31,6 +31,14 @@ public enum StreamError: Error, Sendable, CustomStringConvertible {
     case fileTooShort(missing: Int64)
     /// An argument was not acceptable (a bad port, a path too long for `sun_path`...).
     case invalidArgument(String)
+    /// A read waited longer than `StreamOptions.readTimeout` for bytes. The connection stays
+    /// usable and every byte already received stays buffered: reading may go on.
+    case readTimedOut
+    /// No byte was read or written for `StreamOptions.idleTimeout`: the connection was aborted.
+    /// Bytes already received can still be read; then reads throw this.
+    case idleTimedOut
+    /// `setsockopt` or `getsockopt` of option `name` at `level` failed.
+    case socketOptionFailed(level: Int32, name: Int32, errno: Errno)
 
     public var description: String {
         switch self {
@@ -46,6 +54,9 @@ public enum StreamError: Error, Sendable, CustomStringConvertible {
         case .concurrentDrain: "another task is already draining this connection"
         case .fileTooShort(let missing): "file ended \(missing) bytes before the requested count"
         case .invalidArgument(let what): "invalid argument: \(what)"
+        case .readTimedOut: "read timed out"
+        case .idleTimedOut: "connection idle for too long"
+        case .socketOptionFailed(let level, let name, let e): "socket option \(name) at level \(level) failed: \(e)"
         }
     }
 

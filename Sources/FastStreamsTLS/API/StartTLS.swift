@@ -13,39 +13,57 @@ import Logging
 ///   - serverSide: act as the TLS server (`tls` must be a server configuration).
 ///   - serverName: for clients, the name sent as SNI and checked against the certificate (an IP
 ///     address is checked as one and not sent as SNI).
+///   - logger: where the session logs, with `peer`, `local`, `tls_version` and `tls_cipher`
+///     metadata: a failed handshake (`.debug`), kernel TLS not taking over (`.info`), a
+///     close_notify that could not be sent (`.debug`).
 /// - Throws: ``TLSError`` (verification, handshake failure, timeout), ``StreamError``, or
 ///   `CancellationError` (the connection is then failed too).
 @discardableResult
 nonisolated(nonsending) public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide: Bool = false,
-                     serverName: String? = nil) async throws -> Connection {
+                     serverName: String? = nil,
+                     logger: Logger = Logger(label: "FastStreams.TLS")) async throws -> Connection {
     let stream = connection.stream
     let port = connection.remoteAddress?.port ?? 0
+    let log = TLSLog(logger, connection)
     try await stream.onLoop {
         do {
-            try installTLS(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port)
+            try installTLS(on: stream, tls: tls, serverSide: serverSide, serverName: serverName, port: port, log: log)
         } catch {
             stream.fail(error)  // no plaintext may go out on a connection whose upgrade failed
             throw error
         }
-        try await stream.handshake(timeout: tls.handshakeTimeout, timeoutError: TLSError.handshakeTimedOut)
+        do {
+            try await stream.handshake(timeout: tls.handshakeTimeout, timeoutError: TLSError.handshakeTimedOut)
+        } catch {
+            handshakeFailed(error, log: log, level: .debug)
+            throw error
+        }
     }
     return connection
+}
+
+/// Counts a failed handshake (not a cancelled one) and logs it.
+func handshakeFailed(_ error: any Error, log: TLSLog, level: Logger.Level) {
+    guard !(error is CancellationError) else { return }
+    ConnectionCounters.tlsHandshakeFailures.increment()
+    log.logger.log(level: level, "TLS handshake failed", metadata: log.metadata(error: error))
 }
 
 /// Puts a new TLS session on top of the stream (call on its loop): kernel TLS on the raw socket
 /// when asked for and possible, else the userspace codec, inside the running one if there is one.
 /// Bytes already received become the session's first input.
 func installTLS(on stream: SocketStream, tls: TLSConfiguration, serverSide: Bool, serverName: String?,
-                port: Int) throws {
+                port: Int, log: TLSLog) throws {
     try stream.installLayer { base in
         // Kernel TLS needs OpenSSL on the raw socket: not inside another session, and not when
         // bytes already read must be fed in first. Then the userspace path serves instead.
         let kernel = tls.kernelTLS && base.codec == nil && base.buffered.isEmpty
         if tls.kernelTLS && !kernel {
-            TLSCodec.logger.debug("kernel TLS not used: \(base.codec != nil ? "nested session" : "bytes already buffered")")
+            let why = base.codec != nil ? "a nested session" : "bytes arrived before the handshake"
+            log.logger.debug("kernel TLS not used: \(why)", metadata: log.metadata())
         }
         let engine = try TLSEngine(configuration: tls, serverSide: serverSide, serverName: serverName, port: port,
-                                   socket: kernel ? base.socket.fd : nil, loop: stream.loop)
+                                   socket: kernel ? base.socket.fd : nil, loop: stream.loop, log: log)
         if kernel { return KernelTLSIO(engine: engine, loop: stream.loop) }
         let total = base.buffered.reduce(0) { $0 + $1.count }
         guard total <= TLSEngine.pipeCapacity else {

@@ -14,8 +14,6 @@ final class TLSCodec: StreamCodec {
     @exclusivity(unchecked) private(set) var handshakeStatus = HandshakeStatus.pending
     private var info: TLSSessionInfo?
     private var sentCloseNotify = false
-    /// One for every session (a logger per connection would cost memory on every idle one).
-    static let logger = Logger(label: "FastStreams.TLS")
 
     init(engine: TLSEngine) {
         self.engine = engine
@@ -28,7 +26,7 @@ final class TLSCodec: StreamCodec {
         switch engine.handshake() {
         case .done:
             let info = TLSSessionInfo(engine)
-            if engine.configuration.kernelTLS { KernelTLS.report(info) }
+            if engine.configuration.kernelTLS { KernelTLS.report(info, log: engine.log) }
             self.info = info
             handshakeStatus = .done
         case .wantRead, .wantWrite:
@@ -98,7 +96,7 @@ final class TLSCodec: StreamCodec {
         guard !sentCloseNotify else { return nil }
         sentCloseNotify = true
         if case .failed(let error) = engine.shutdown() {
-            Self.logger.debug("close_notify: \(error)")
+            engine.log.logger.debug("cannot send close_notify", metadata: engine.log.metadata(info, error: error))
             return error
         }
         return nil

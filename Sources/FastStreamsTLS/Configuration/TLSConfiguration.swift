@@ -1,4 +1,5 @@
 import COpenSSL
+import Logging
 import Synchronization
 
 /// Everything a TLS connection needs, built once into an OpenSSL `SSL_CTX` and shared by any
@@ -37,7 +38,8 @@ public final class TLSConfiguration: @unchecked Sendable {
 
     private init(server: Bool, verification: ServerVerification, minimumVersion: TLSVersion, maximumVersion: TLSVersion,
                  cipherList: String?, cipherSuites: String?, handshakeTimeout: Duration, shutdownTimeout: Duration,
-                 kernelTLS: Bool, resumesSessions: Bool, configure: (OpaquePointer) throws -> UnsafeMutablePointer<UInt8>?) throws {
+                 kernelTLS: Bool, resumesSessions: Bool, logger: Logger,
+                 configure: (OpaquePointer) throws -> UnsafeMutablePointer<UInt8>?) throws {
         guard let context = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()) else {
             throw OpenSSLErrors.configuration("SSL_CTX_new")
         }
@@ -70,6 +72,9 @@ public final class TLSConfiguration: @unchecked Sendable {
             throw error
         }
         ERR_clear_error()
+        if kernelTLS && !KernelTLS.kernelSupportsTLS {
+            logger.notice("kernel TLS asked for, but this kernel has no tls ULP (modprobe tls): connections will use userspace TLS")
+        }
     }
 
     /// The default TLS 1.2 cipher list: Mozilla's "intermediate" profile
@@ -108,6 +113,8 @@ public final class TLSConfiguration: @unchecked Sendable {
     ///   - alpn: protocols to offer, in preference order.
     ///   - sessionResumption: remember sessions per server name and port and offer them again.
     ///   - kernelTLS: try Linux kernel TLS after the handshake.
+    ///   - logger: where the configuration logs: kernel TLS asked for on a kernel without it
+    ///     (`.notice`). Connections log through the logger of the call that makes them.
     public static func client(
         trustRoots: TrustRoots = .system,
         verification: ServerVerification = .full,
@@ -121,12 +128,13 @@ public final class TLSConfiguration: @unchecked Sendable {
         sessionResumption: Bool = true,
         kernelTLS: Bool = false,
         handshakeTimeout: Duration = .seconds(60),
-        shutdownTimeout: Duration = .seconds(30)
+        shutdownTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "FastStreams.TLS")
     ) throws -> TLSConfiguration {
         try TLSConfiguration(
             server: false, verification: verification, minimumVersion: minimumVersion, maximumVersion: maximumVersion,
             cipherList: cipherList, cipherSuites: cipherSuites, handshakeTimeout: handshakeTimeout,
-            shutdownTimeout: shutdownTimeout, kernelTLS: kernelTLS, resumesSessions: sessionResumption
+            shutdownTimeout: shutdownTimeout, kernelTLS: kernelTLS, resumesSessions: sessionResumption, logger: logger
         ) { context in
             if case .none = verification {
                 SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
@@ -164,7 +172,7 @@ public final class TLSConfiguration: @unchecked Sendable {
     ///     them fails the handshake (RFC 7301).
     ///   - sessionTickets: let clients resume sessions (tickets; for TLS 1.2 also session IDs).
     ///     With `false` the server keeps no session state at all.
-    ///   - Other parameters as in ``client(trustRoots:verification:certificateChain:privateKey:minimumVersion:maximumVersion:cipherList:cipherSuites:alpn:sessionResumption:kernelTLS:handshakeTimeout:shutdownTimeout:)``.
+    ///   - Other parameters as in ``client(trustRoots:verification:certificateChain:privateKey:minimumVersion:maximumVersion:cipherList:cipherSuites:alpn:sessionResumption:kernelTLS:handshakeTimeout:shutdownTimeout:logger:)``.
     public static func server(
         certificateChain: CertificateSource,
         privateKey: PrivateKeySource,
@@ -177,12 +185,13 @@ public final class TLSConfiguration: @unchecked Sendable {
         sessionTickets: Bool = true,
         kernelTLS: Bool = false,
         handshakeTimeout: Duration = .seconds(60),
-        shutdownTimeout: Duration = .seconds(30)
+        shutdownTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "FastStreams.TLS")
     ) throws -> TLSConfiguration {
         try TLSConfiguration(
             server: true, verification: .none, minimumVersion: minimumVersion, maximumVersion: maximumVersion,
             cipherList: cipherList, cipherSuites: cipherSuites, handshakeTimeout: handshakeTimeout,
-            shutdownTimeout: shutdownTimeout, kernelTLS: kernelTLS, resumesSessions: sessionTickets
+            shutdownTimeout: shutdownTimeout, kernelTLS: kernelTLS, resumesSessions: sessionTickets, logger: logger
         ) { context in
             try CertificateLoader.use(certificateChain, privateKey, in: context)
             switch clientAuthentication {

@@ -47,20 +47,24 @@ final class TLSEngine {
     /// The kernel encrypts what we send (set after the handshake): files go out with SSL_sendfile.
     @exclusivity(unchecked) var kernelSend = false
     private let sessionKey: String?
+    /// Where this session logs.
+    let log: TLSLog
 
     /// - Parameters:
     ///   - socket: give the descriptor to let OpenSSL do the socket I/O (needed for kernel TLS);
     ///     nil for the userspace pipe.
     ///   - loop: the stream's loop (its block pool holds the pipe's buffers; its sweeper frees
     ///     OpenSSL's). Call on that loop.
+    ///   - log: where the session logs.
     init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: FileDescriptor?,
-         loop: EventLoop) throws {
+         loop: EventLoop, log: TLSLog) throws {
         guard serverSide == configuration.isServer else {
             throw TLSError.invalidConfiguration(serverSide ? "a client configuration cannot serve" : "a server configuration cannot connect")
         }
         ERR_clear_error()
         guard let ssl = SSL_new(configuration.context) else { throw OpenSSLErrors.configuration("SSL_new") }
         self.ssl = ssl
+        self.log = log
         self.configuration = configuration
         self.isServer = serverSide
         self.blocks = BlockPool.of(loop)

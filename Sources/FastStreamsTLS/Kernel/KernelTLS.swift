@@ -6,8 +6,6 @@ import Logging
 /// asked for it did not get it (in part or at all). The connection's ``TLSSessionInfo/kernelTLS``
 /// always tells what OpenSSL actually set up.
 enum KernelTLS {
-    private static let logger = Logger(label: "FastStreams.KernelTLS")
-
     /// True when the kernel offers the `tls` upper-layer protocol (the module is loaded).
     static let kernelSupportsTLS: Bool = {
         guard let file = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r") else { return false }
@@ -35,8 +33,12 @@ enum KernelTLS {
     /// The per-loop marker: this loop's thread has SIGPIPE blocked.
     private final class SIGPIPEBlocked {}
 
-    static func report(_ info: TLSSessionInfo) {
+    /// Counts what the kernel took over and logs (at `.info`, through the connection's logger)
+    /// why it did not take everything.
+    static func report(_ info: TLSSessionInfo, log: TLSLog) {
         let status = info.kernelTLS
+        if status.send { ConnectionCounters.kernelTLSSend.increment() }
+        if status.receive { ConnectionCounters.kernelTLSReceive.increment() }
         if status.send && status.receive { return }
         let why: String
         if !kernelSupportsTLS {
@@ -46,6 +48,9 @@ enum KernelTLS {
         } else {
             why = "OpenSSL or the kernel cannot offload \(info.protocolVersion) \(info.cipher)"
         }
-        logger.info("kernel TLS send=\(status.send) receive=\(status.receive): \(why)")
+        var metadata = log.metadata(info)
+        metadata["ktls_send"] = "\(status.send)"
+        metadata["ktls_receive"] = "\(status.receive)"
+        log.logger.info("kernel TLS not used for all of the connection: \(why)", metadata: metadata)
     }
 }

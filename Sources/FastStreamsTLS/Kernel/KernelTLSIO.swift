@@ -34,7 +34,7 @@ final class KernelTLSIO: StreamIO {
         case .done:
             let info = TLSSessionInfo(engine)
             engine.kernelSend = info.kernelTLS.send
-            if engine.configuration.kernelTLS { KernelTLS.report(info) }
+            if engine.configuration.kernelTLS { KernelTLS.report(info, log: engine.log) }
             self.info = info
             handshakeStatus = .done
         case .wantRead:
@@ -149,7 +149,9 @@ final class KernelTLSIO: StreamIO {
     func endOutput() -> FlushOutcome {
         guard !sentCloseNotify else { return .flushed }
         sentCloseNotify = true
-        if case .failed(let error) = engine.shutdown() { TLSCodec.logger.debug("close_notify: \(error)") }
+        if case .failed(let error) = engine.shutdown() {
+            engine.log.logger.debug("cannot send close_notify", metadata: engine.log.metadata(info, error: error))
+        }
         return .flushed
     }
 

@@ -12,6 +12,9 @@ package struct Waiter {
 
     package var isWaiting: Bool { continuation != nil }
 
+    /// The generation of the current (or last) wait.
+    package var currentGeneration: UInt64 { generation }
+
     /// Starts a new wait; returns the generation its cancellation must name.
     package mutating func begin() -> UInt64 {
         generation &+= 1

@@ -32,6 +32,7 @@ extension SocketStream {
             throw StreamError.invalidArgument("no layer can be installed on top of this connection's I/O (kernel TLS)")
         }
         io = try make(LayerBase(socket: socket, codec: codec, buffered: Array(inbound.chunks)))
+        bytesRead &-= min(bytesRead, UInt64(inbound.count))  // the layer's input: counted again once decoded
         inbound.removeAll()
     }
 

@@ -38,6 +38,7 @@ extension SocketStream {
     /// Drops what waits to be sent, tells other threads, wakes the drainer.
     private func outputStopped(_ error: (any Error)?) {
         if let error { outputFailureSnapshot.withLock { $0 = $0 ?? error } }
+        bytesWritten &-= min(bytesWritten, UInt64(outbound.count))  // never sent
         outbound.removeAll()
         publishBufferedBytes()
         markOutputClosed()
@@ -110,12 +111,14 @@ extension SocketStream {
         interest = 0
         try? descriptor.close()
         self.descriptor = nil
+        stopTimeouts()
         let readError = lifecycle.readError ?? (failReads ? reason : nil)
         let writeError = lifecycle.outputFailure ?? reason
         lifecycle = .closed(readError: readError, writeError: writeError)
         handshakeTimer?.cancel()
         handshakeTimer = nil
         outputStopped(writeError)
+        reportClosed()
         if inbound.isEmpty && readError == nil { eofSnapshot.store(true, ordering: .relaxed) }
         notifyHandshake(readError ?? writeError ?? StreamError.closed)
         readWaiter.resume()

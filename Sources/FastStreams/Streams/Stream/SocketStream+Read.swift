@@ -7,7 +7,9 @@ extension SocketStream {
         assertOnLoop()
         switch lifecycle {
         case .open(.open, _):
+            let before = inbound.count
             let outcome = io.receive(into: &inbound, buffer: &readBuffer, pool: pool, readSocket: readSocket)
+            bytesRead &+= UInt64(truncatingIfNeeded: inbound.count &- before)
             switch outcome {
             case .open: break
             case .ended: inputEnded()

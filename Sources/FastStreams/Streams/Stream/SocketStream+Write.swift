@@ -18,6 +18,7 @@ extension SocketStream {
         assertOnLoop()
         if let error = lifecycle.writeError { throw error }
         guard bytes.count > 0 else { return }
+        bytesWritten &+= UInt64(truncatingIfNeeded: bytes.count)
         var taken = 0
         if outbound.isEmpty && !io.isOutputBlocked {
             let outcome: FlushOutcome
@@ -52,7 +53,10 @@ extension SocketStream {
     func write(contentsOf chunks: some Collection<Chunk>) throws {
         assertOnLoop()
         if let error = lifecycle.writeError { throw error }
-        for chunk in chunks { outbound.append(chunk) }
+        for chunk in chunks {
+            outbound.append(chunk)
+            bytesWritten &+= UInt64(truncatingIfNeeded: chunk.count)
+        }
         if !io.isOutputBlocked { flushOutput() } else { publishBufferedBytes() }
         if let error = lifecycle.outputFailure { throw error }
         updateInterest()
@@ -78,6 +82,7 @@ extension SocketStream {
         let copy = fcntl(file.rawValue, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0 else { throw StreamError.system(operation: "dup", errno: Syscall.errno()) }
         outbound.append(file: FileDescriptor(rawValue: copy), offset: offset, count: length)
+        bytesWritten &+= UInt64(truncatingIfNeeded: length)
         if !io.isOutputBlocked { flushOutput() } else { publishBufferedBytes() }
         if let error = lifecycle.outputFailure { throw error }
         updateInterest()

@@ -67,6 +67,13 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     }
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
 
+    /// Bytes received and bytes written (SocketStream+Read, +Write): reported to the metrics when
+    /// the socket closes, and what the idle timeout watches. A sum on the hot path, nothing more.
+    @exclusivity(unchecked) var bytesRead: UInt64 = 0
+    @exclusivity(unchecked) var bytesWritten: UInt64 = 0
+    /// Read and idle timeouts and their timer (SocketStream+Timeouts); nil when none is set.
+    @exclusivity(unchecked) var timeouts: TimeoutTicker?
+
     /// The running handshake's observer and timer (SocketStream+Layer).
     var handshakeObserver: (((any Error)?) -> Void)?
     var handshakeTimer: LoopTimer?
@@ -92,6 +99,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         self.io = PlainSocketIO(fd: fd)
         self.inbound = InboundBuffer(limit: options.readBufferLimit)
         self.watermarks = Watermarks(high: options.writeHighWatermark, low: options.writeLowWatermark)
+        self.timeouts = StreamTimeouts(read: options.readTimeout, idle: options.idleTimeout).map(TimeoutTicker.init)
     }
 
     /// The descriptor number, or -1 once closed.
@@ -108,6 +116,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     func start() {
         assertOnLoop()
         updateInterest()
+        if let timeouts, timeouts.state.ticksWhileNoReadWaits { armTimeouts(timeouts) }
     }
 
     // MARK: Readiness
@@ -246,6 +255,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
             continuation.resume()
         } else if reason == .read {
             readWaiter.park(continuation)
+            if let timeouts, timeouts.timer == nil { readStartsWaiting(timeouts) }
             updateInterest()
         } else {
             drainWaiter.park(continuation)
@@ -292,6 +302,9 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     }
 
     deinit {
-        if let descriptor { try? descriptor.close() }
+        if let descriptor {
+            try? descriptor.close()
+            reportClosed()
+        }
     }
 }
