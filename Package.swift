@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "FastStreams", targets: ["FastStreams"]),
         .library(name: "FastStreamsTLS", targets: ["FastStreamsTLS"]),
+        .library(name: "FastStreamsNIOInterop", targets: ["FastStreamsNIOInterop"]),
         .executable(name: "EchoServer", targets: ["EchoServer"]),
         .executable(name: "EchoClient", targets: ["EchoClient"]),
         .executable(name: "FileServer", targets: ["FileServer"]),
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // Only FastStreamsNIOInterop (and the tests) use it: FastStreams itself stays NIO-free.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Only what Swift cannot import: epoll, eventfd, accept4 need _GNU_SOURCE.
@@ -45,6 +48,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // `ByteBuffer` <-> `Chunk`, and writing `ByteBuffer`s, for code that already speaks NIOCore.
+        .target(
+            name: "FastStreamsNIOInterop",
+            dependencies: ["FastStreams", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "EchoServer",
             dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -66,7 +74,11 @@ let package = Package(
         ),
         .testTarget(
             name: "FastStreamsTests",
-            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: [
+                "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
