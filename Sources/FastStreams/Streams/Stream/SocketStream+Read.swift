@@ -81,6 +81,17 @@ extension SocketStream {
             if readWaiter.isWaiting { throw StreamError.concurrentRead }
             inbound.target = count
             defer { inbound.target = 0 }
+            // What a layer read ahead while the reader had no room (TLS records) gets no
+            // readiness event of its own, and is otherwise delivered only once the reader falls
+            // below its resume mark: a read that needs more than is buffered (a target above the
+            // limit, or a reader holding more than half of it) must take it now, or it waits for
+            // socket input that may never come.
+            // (Again only while that makes progress: a partial record needs the socket.)
+            if inbound.hasRoom, io.hasBufferedInput {
+                let before = inbound.count
+                receive(readSocket: false)
+                if inbound.count > before || lifecycle.inputEnded || lifecycle.readError != nil { continue }
+            }
             try await wait(.read)
         }
         return true
