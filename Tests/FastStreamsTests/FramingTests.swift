@@ -182,6 +182,36 @@ extension FastStreamsTests {
             }
         }
 
+        @Test(arguments: Transport.allCases)
+        func cancellingAWaitingFrameReadKeepsItsBytes(transport: Transport) async throws {
+            // The server sends a prefix and half the message, then the rest once the client asks.
+            let message = randomBytes(1000, seed: 27)
+            let framed = framedMessage(message, UInt32.self, .big)
+            try await withServer(over: transport, handler: { connection in
+                try connection.writer.write(framed[..<504])
+                guard try await connection.reader.read(exactly: 1).count == 1 else { return }
+                try connection.writer.write(framed[504...])
+                for try await _ in connection.reader {}
+            }) { server in
+                try await withConnection(over: transport, to: server) { connection in
+                    try await waitUntil("half the message is buffered") { await connection.bufferedInboundBytes == 504 }
+                    let waiting = Task {
+                        try await connection.reader.readMessage(lengthPrefix: UInt32.self, limit: 1000)
+                    }
+                    try await waitUntil("the read waits for the rest") { await connection.hasWaitingReader }
+                    waiting.cancel()
+                    let error = await thrownError("the cancelled read") { _ = try await waiting.value }
+                    #expect(error is CancellationError, "got \(describe(error))")
+                    #expect(await connection.bufferedInboundBytes == 504, "no byte lost")
+                    try connection.writer.write([1])
+                    let received = try await withTimeout(.seconds(20)) {
+                        try await connection.reader.readMessage(lengthPrefix: UInt32.self, limit: 1000)
+                    }
+                    #expect(received??.elementsEqual(message) == true)
+                }
+            }
+        }
+
         @Test(arguments: Transport.allCases, Caller.allCases)
         func writeMessageRoundTrips(transport: Transport, caller: Caller) async throws {
             let large = randomBytes(200_000, seed: 25)

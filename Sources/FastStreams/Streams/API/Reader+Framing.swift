@@ -14,8 +14,8 @@ extension Reader {
         return try await stream.readFrame(DelimiterFramer(delimiter: delimiter, limit: limit))!
     }
 
-    /// Bytes up to and including the first occurrence of `delimiter`'s UTF-8 bytes, as
-    /// ``read(until:limit:)-(Collection<UInt8>,_)``: `read(until: "\r\n\r\n", limit: 16 * 1024)`.
+    /// Bytes up to and including the first occurrence of `delimiter`'s UTF-8 bytes, as with a
+    /// byte delimiter: `read(until: "\r\n\r\n", limit: 16 * 1024)`.
     nonisolated(nonsending) public func read(until delimiter: String, limit: Int = 64 * 1024) async throws -> Chunk {
         try await read(until: Array(delimiter.utf8), limit: limit)
     }

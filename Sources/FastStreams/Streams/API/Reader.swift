@@ -7,7 +7,8 @@
 /// One task reads at a time; a second concurrent read throws ``StreamError/concurrentRead``.
 /// Cancelling a task waiting in any read throws `CancellationError` and leaves the connection and
 /// every buffered byte in place, so reading can go on later. Leaving a `for try await` loop early
-/// is fine: unread bytes stay buffered.
+/// is fine: unread bytes stay buffered. Framing (delimiters, ``lines(limit:)``, integers,
+/// length-prefixed messages, ``readToEnd(limit:)``) takes frames from the same buffer.
 public struct Reader: AsyncSequence, Sendable {
     /// Each element is the next run of received bytes.
     public typealias Element = Chunk

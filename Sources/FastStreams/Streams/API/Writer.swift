@@ -120,9 +120,16 @@ public struct Writer: Sendable {
                         queue.appendCopy(of: prefix)
                         if let chunk = message as? Chunk { queue.append(chunk) } else { queue.appendCopy(of: bytes) }
                     }
+                } else if let chunk = message as? Chunk {
+                    try stream.writeFromOtherThread(contentsOf: [Chunk(copying: prefix), chunk])
                 } else {
-                    let framed = Chunk.joining([Chunk(copying: prefix), Chunk(copying: bytes)], totalCount: prefix.count + bytes.count)
-                    try stream.writeFromOtherThread(framed)
+                    // Prefix and message copied once, into one block.
+                    let storage = ByteStorage.allocate(capacity: prefix.count + bytes.count)
+                    storage.base.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
+                    if let message = bytes.baseAddress {
+                        (storage.base + prefix.count).copyMemory(from: message, byteCount: bytes.count)
+                    }
+                    try stream.writeFromOtherThread(Chunk(storage: storage, offset: 0, count: prefix.count + bytes.count))
                 }
             }
         }
