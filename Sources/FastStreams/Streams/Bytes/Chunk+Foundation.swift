@@ -11,10 +11,3 @@ extension Data {
         self = chunk.withUnsafeBytes { Data($0) }
     }
 }
-
-extension Data: WritableBytes {
-    /// Calls `body` with the data's bytes (no copy for contiguous data).
-    public func withBytesToWrite<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try withUnsafeBytes(body)
-    }
-}
