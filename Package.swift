@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "FastStreams", targets: ["FastStreams"]),
         .library(name: "FastStreamsTLS", targets: ["FastStreamsTLS"]),
+        .library(name: "FastStreamsNIOInterop", targets: ["FastStreamsNIOInterop"]),
         .executable(name: "EchoServer", targets: ["EchoServer"]),
         .executable(name: "EchoClient", targets: ["EchoClient"]),
         .executable(name: "FileServer", targets: ["FileServer"]),
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // Only FastStreamsNIOInterop (and the tests) use it: FastStreams itself stays NIO-free.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Only what Swift cannot import: epoll, eventfd, accept4 need _GNU_SOURCE.
@@ -48,6 +51,11 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // `ByteBuffer` <-> `Chunk`, and writing `ByteBuffer`s, for code that already speaks NIOCore.
+        .target(
+            name: "FastStreamsNIOInterop",
+            dependencies: ["FastStreams", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .executableTarget(
             name: "EchoServer",
             dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -69,8 +77,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FastStreamsTests",
-            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "COpenSSL", "EchoServer", "FileServer",
+            dependencies: [
+                "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -20,8 +20,9 @@ public enum StreamError: Error, Sendable, CustomStringConvertible {
     case closed
     /// EOF arrived before `expected` bytes; `partial` holds what did arrive.
     case incompleteRead(partial: Chunk, expected: Int)
-    /// `read(until:limit:)` or `readLine(limit:)` found no delimiter within `limit` bytes. The
-    /// bytes stay buffered in the reader.
+    /// A read needed more than `limit` bytes: `read(until:limit:)`, `readLine(limit:)` or
+    /// `lines(limit:)` found no delimiter within them, `readMessage(limit:)` read a longer length
+    /// prefix, `readToEnd(limit:)` received more. The bytes stay buffered in the reader.
     case limitExceeded(limit: Int)
     /// Two tasks tried to read the same connection at once.
     case concurrentRead
@@ -49,7 +50,7 @@ public enum StreamError: Error, Sendable, CustomStringConvertible {
         case .system(let op, let e): "\(op) failed: \(e)"
         case .closed: "connection closed"
         case .incompleteRead(let partial, let expected): "EOF after \(partial.count) of \(expected) bytes"
-        case .limitExceeded(let limit): "no delimiter within \(limit) bytes"
+        case .limitExceeded(let limit): "more than the limit of \(limit) bytes"
         case .concurrentRead: "another task is already reading this connection"
         case .concurrentDrain: "another task is already draining this connection"
         case .fileTooShort(let missing): "file ended \(missing) bytes before the requested count"

@@ -7,7 +7,8 @@
 /// One task reads at a time; a second concurrent read throws ``StreamError/concurrentRead``.
 /// Cancelling a task waiting in any read throws `CancellationError` and leaves the connection and
 /// every buffered byte in place, so reading can go on later. Leaving a `for try await` loop early
-/// is fine: unread bytes stay buffered.
+/// is fine: unread bytes stay buffered. Framing (delimiters, ``lines(limit:)``, integers,
+/// length-prefixed messages, ``readToEnd(limit:)``) takes frames from the same buffer.
 public struct Reader: AsyncSequence, Sendable {
     /// Each element is the next run of received bytes.
     public typealias Element = Chunk
@@ -35,6 +36,9 @@ public struct Reader: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: self) }
 
     /// Everything buffered (at least one byte, waiting if needed), or nil at EOF.
+    ///
+    /// Unlike asyncio's `read()`, which reads to EOF, this returns what has arrived; use
+    /// ``readToEnd(limit:)`` to read to EOF.
     nonisolated(nonsending) public func read() async throws -> Chunk? {
         try await stream.readChunk(max: .max)
     }
@@ -50,35 +54,6 @@ public struct Reader: AsyncSequence, Sendable {
     nonisolated(nonsending) public func read(exactly count: Int) async throws -> Chunk {
         precondition(count >= 0, "read(exactly:) needs count >= 0")
         return try await stream.readExactly(count)
-    }
-
-    /// Bytes up to and including the first `delimiter`. Throws
-    /// ``StreamError/limitExceeded(limit:)`` when `limit` bytes arrive without one (they stay
-    /// buffered), and ``StreamError/incompleteRead(partial:expected:)`` at EOF without one.
-    nonisolated(nonsending) public func read(until delimiter: some Collection<UInt8>, limit: Int = 64 * 1024) async throws -> Chunk {
-        let delimiter = Array(delimiter)
-        precondition(!delimiter.isEmpty, "read(until:) needs a delimiter")
-        return try await stream.readUntil(delimiter, limit: limit)
-    }
-
-    /// The next line as a `String` without its `\n` or `\r\n`, or nil at EOF. The last line may
-    /// lack a terminator. Throws ``StreamError/limitExceeded(limit:)`` for a longer line.
-    nonisolated(nonsending) public func readLine(limit: Int = 64 * 1024) async throws -> String? {
-        let chunk: Chunk
-        do {
-            chunk = try await stream.readUntil([0x0A], limit: limit)
-        } catch StreamError.incompleteRead(let partial, _) {
-            guard partial.count > 0 else { return nil }
-            chunk = partial
-        }
-        // Strip the terminator as bytes: "\r\n" is one Character, so `hasSuffix("\n")` is false
-        // for it and a String-level check would leave "\r\n" on the line.
-        var end = chunk.count
-        if end > 0, chunk[end - 1] == 0x0A {
-            end -= 1
-            if end > 0, chunk[end - 1] == 0x0D { end -= 1 }
-        }
-        return chunk.extracting(0..<end).string
     }
 
     /// True once the peer finished sending and every received byte was read.

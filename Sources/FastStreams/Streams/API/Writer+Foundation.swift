@@ -1,12 +1,9 @@
 import FoundationEssentials
 
-extension Writer {
-    /// Queues the bytes of `data` (copied only if the kernel does not take them at once).
-    public func write(_ data: Data) throws {
-        let stream = stream
-        guard stream.loop.inEventLoop else {
-            return try stream.writeFromOtherThread(data.withUnsafeBytes { Chunk(copying: $0) })
-        }
-        try data.withUnsafeBytes { try stream.write($0, owner: nil) }
+extension Data: WritableBytes {
+    /// Calls `body` with the data's bytes, so `writer.write(data)` sends them as they are (no copy
+    /// for contiguous data).
+    public func withBytesToWrite<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try withUnsafeBytes(body)
     }
 }

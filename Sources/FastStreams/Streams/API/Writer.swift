@@ -24,7 +24,21 @@ public struct Writer: Sendable {
         }
     }
 
-    /// Queues `bytes` (copied only if the kernel does not take them at once).
+    /// Queues `bytes`: `[UInt8]`, `ArraySlice<UInt8>`, `Substring`, `Data`,
+    /// `UnsafeRawBufferPointer`... (see ``WritableBytes``). They are copied at most once: only the
+    /// part the kernel does not take at once, or all of them when called off the loop.
+    public func write(_ bytes: some WritableBytes) throws {
+        if let chunk = bytes as? Chunk { return try write(chunk) }
+        let stream = stream
+        if stream.loop.inEventLoop {
+            try bytes.withBytesToWrite { try stream.write($0, owner: nil) }
+        } else {
+            try stream.writeFromOtherThread(bytes.withBytesToWrite { Chunk(copying: $0) })
+        }
+    }
+
+    /// Queues `bytes` (copied only if the kernel does not take them at once). The concrete form
+    /// lets an array literal, `write([1, 2, 3])`, be written.
     public func write(_ bytes: [UInt8]) throws {
         let stream = stream
         if stream.loop.inEventLoop {
@@ -34,7 +48,7 @@ public struct Writer: Sendable {
         }
     }
 
-    /// Queues the UTF-8 bytes of `string`.
+    /// Queues the UTF-8 bytes of `string` (copied only if the kernel does not take them at once).
     public func write(_ string: String) throws {
         var string = string
         let stream = stream
@@ -45,7 +59,7 @@ public struct Writer: Sendable {
         }
     }
 
-    /// Queues a copy of the bytes of `span`.
+    /// Queues the bytes of `span` (copied only if the kernel does not take them at once).
     public func write(_ span: RawSpan) throws {
         let stream = stream
         try span.withUnsafeBytes { bytes throws in
@@ -57,13 +71,67 @@ public struct Writer: Sendable {
         }
     }
 
-    /// Queues several chunks; when nothing is queued they go out in one `sendmsg` (writev).
+    /// Queues the bytes of `span` (copied only if the kernel does not take them at once).
+    public func write(_ span: Span<UInt8>) throws {
+        try write(span.bytes)
+    }
+
+    /// Queues several chunks; when nothing is queued they go out in one `sendmsg` (writev), and
+    /// no byte is copied.
     public func write(contentsOf chunks: [Chunk]) throws {
         let stream = stream
         if stream.loop.inEventLoop {
             try stream.write(contentsOf: chunks)
         } else {
-            for chunk in chunks { try stream.writeFromOtherThread(chunk) }
+            try stream.writeFromOtherThread(contentsOf: chunks)
+        }
+    }
+
+    /// Queues every element of `items` in order, gathered into one `sendmsg` (writev) when
+    /// nothing is queued. Chunks are queued as they are; other elements (`[UInt8]`, `String`,
+    /// `Data`...) are copied once into the send queue, where consecutive small ones share a block.
+    public func write<Items: Sequence>(contentsOf items: Items) throws where Items.Element: WritableBytes {
+        let stream = stream
+        if stream.loop.inEventLoop {
+            try stream.writeGathered { queue in
+                for item in items { queue.append(item) }
+            }
+        } else {
+            try stream.writeFromOtherThread(contentsOf: items.map { $0 as? Chunk ?? $0.withBytesToWrite { Chunk(copying: $0) } })
+        }
+    }
+
+    /// Sends `message` behind its length, a `Length` integer in `byteOrder` (the framing
+    /// ``Reader/readMessage(lengthPrefix:byteOrder:limit:)`` reads), prefix and message gathered
+    /// into one `sendmsg`. A ``Chunk`` message is not copied; others are copied once into the send
+    /// queue. Throws ``StreamError/invalidArgument(_:)`` if `message` is too long for `Length`.
+    public func writeMessage<Length: FixedWidthInteger & UnsignedInteger>(
+        _ message: some WritableBytes, lengthPrefix: Length.Type, byteOrder: ByteOrder = .big
+    ) throws {
+        try message.withBytesToWrite { bytes in
+            guard let length = Length(exactly: bytes.count) else {
+                throw StreamError.invalidArgument("a message of \(bytes.count) bytes does not fit a \(Length.self) length prefix")
+            }
+            var prefix = byteOrder.encode(length)
+            let stream = stream
+            try withUnsafeBytes(of: &prefix) { prefix in
+                if stream.loop.inEventLoop {
+                    try stream.writeGathered { queue in
+                        queue.appendCopy(of: prefix)
+                        if let chunk = message as? Chunk { queue.append(chunk) } else { queue.appendCopy(of: bytes) }
+                    }
+                } else if let chunk = message as? Chunk {
+                    try stream.writeFromOtherThread(contentsOf: [Chunk(copying: prefix), chunk])
+                } else {
+                    // Prefix and message copied once, into one block.
+                    let storage = ByteStorage.allocate(capacity: prefix.count + bytes.count)
+                    storage.base.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
+                    if let message = bytes.baseAddress {
+                        (storage.base + prefix.count).copyMemory(from: message, byteCount: bytes.count)
+                    }
+                    try stream.writeFromOtherThread(Chunk(storage: storage, offset: 0, count: prefix.count + bytes.count))
+                }
+            }
         }
     }
 
@@ -124,7 +192,29 @@ public struct Writer: Sendable {
     }
 }
 
+extension OutboundQueue {
+    /// Queues `bytes`: a chunk as it is, anything else as a copy.
+    mutating func append(_ bytes: some WritableBytes) {
+        if let chunk = bytes as? Chunk { append(chunk) } else { bytes.withBytesToWrite { appendCopy(of: $0) } }
+    }
+}
+
 extension SocketStream {
+    /// Several chunks written from a thread other than the loop's: counted now, written together
+    /// (one `sendmsg` when nothing is queued) in order on the loop.
+    func writeFromOtherThread(contentsOf chunks: [Chunk]) throws {
+        if outputClosedSnapshot.load(ordering: .relaxed) {
+            throw outputFailureSnapshot.withLock { $0 } ?? StreamError.closed
+        }
+        let total = chunks.reduce(0) { $0 + $1.count }
+        offLoopBytes.add(total, ordering: .relaxed)
+        loop.execute { [self] in
+            defer { offLoopBytes.subtract(total, ordering: .relaxed) }
+            // A failure here is the connection's failure: the next drain() reports it.
+            try? write(contentsOf: chunks)
+        }
+    }
+
     /// A write from a thread other than the loop's: counted now, performed in order on the loop.
     func writeFromOtherThread(_ chunk: Chunk) throws {
         if outputClosedSnapshot.load(ordering: .relaxed) {

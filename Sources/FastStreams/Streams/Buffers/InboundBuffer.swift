@@ -48,7 +48,12 @@ package struct InboundBuffer {
             count -= n
             searched = max(0, searched - n)
         }
-        if chunks[chunks.startIndex].count == n { return chunks.removeFirst() }
+        let first = chunks[chunks.startIndex]
+        if first.count == n { return chunks.removeFirst() }
+        if first.count > n {
+            chunks[chunks.startIndex] = first.extracting(n..<first.count)
+            return first.extracting(0..<n)
+        }
         var parts: [Chunk] = []
         var needed = n
         while needed > 0 {
@@ -63,6 +68,47 @@ package struct InboundBuffer {
             }
         }
         return parts.count == 1 ? parts[0] : Chunk.joining(parts, totalCount: n)
+    }
+
+    /// Removes the first `n` bytes without handing them out (a frame's header, once read).
+    package mutating func discard(_ n: Int) {
+        precondition(n >= 0 && n <= count, "discard(\(n)) with \(count) bytes buffered")
+        count -= n
+        searched = max(0, searched - n)
+        var remaining = n
+        while remaining > 0 {
+            let first = chunks[chunks.startIndex]
+            if first.count <= remaining {
+                chunks.removeFirst()
+                remaining -= first.count
+            } else {
+                chunks[chunks.startIndex] = first.extracting(remaining..<first.count)
+                remaining = 0
+            }
+        }
+    }
+
+    /// Copies the first `destination.count` buffered bytes into `destination` (one `memcpy` per
+    /// chunk they span), leaving them buffered. False if fewer are buffered.
+    package func copyPrefix(into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        guard destination.count <= count else { return false }
+        var at = 0
+        var index = chunks.startIndex
+        while at < destination.count {
+            let n = min(chunks[index].count, destination.count - at)
+            chunks[index].withUnsafeBytes { destination.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
+            at += n
+            index += 1
+        }
+        return true
+    }
+
+    /// The integer in `byteOrder` that the first buffered bytes hold, left buffered; nil if fewer
+    /// than its size are buffered.
+    package func peekInteger<T: FixedWidthInteger>(_: T.Type, byteOrder: ByteOrder) -> T? {
+        var raw = T.zero
+        guard withUnsafeMutableBytes(of: &raw, { copyPrefix(into: $0) }) else { return nil }
+        return byteOrder.decode(raw)
     }
 
     /// Removes and returns every buffered chunk (a layer installed on a running stream takes

@@ -2,8 +2,10 @@
 ///
 /// A chunk is a view into a reference-counted block that the reader reads the socket into, so
 /// receiving, slicing and writing a chunk back out copy nothing. A chunk is a `Collection` of
-/// `UInt8`, so `Array(chunk)`, `String(decoding: chunk, as: UTF8.self)` and `chunk.elementsEqual(...)`
-/// all work; ``bytes`` gives the same memory as a `RawSpan`.
+/// `UInt8` whose storage is contiguous (`withContiguousStorageIfAvailable`), so `Array(chunk)`,
+/// `Data(chunk)`, `String(decoding: chunk, as: UTF8.self)` and NIO's `buffer.writeBytes(chunk)`
+/// are one `memcpy`, not a loop over bytes; ``span`` and ``bytes`` lend the same memory as a
+/// `Span<UInt8>` and a `RawSpan`.
 public struct Chunk: @unchecked Sendable, RandomAccessCollection, CustomStringConvertible {
     // Safety (why @unchecked): `ByteStorage` is a ManagedBuffer, which cannot be Sendable. A chunk's
     // bytes are written once, on the loop, before the chunk exists, and never again: the loop only
@@ -27,10 +29,14 @@ public struct Chunk: @unchecked Sendable, RandomAccessCollection, CustomStringCo
         self.init(storage: storage, offset: 0, count: bytes.count)
     }
 
-    /// A chunk holding a copy of `bytes`.
+    /// A chunk holding a copy of `bytes` (one `memcpy` when they are contiguous, as an array's,
+    /// a `Data`'s or a `ByteBuffer`'s readable view are).
     public init(_ bytes: some Sequence<UInt8>) {
-        let array = Array(bytes)
-        self = array.withUnsafeBytes { Chunk(copying: $0) }
+        if let chunk = bytes.withContiguousStorageIfAvailable({ Chunk(copying: UnsafeRawBufferPointer($0)) }) {
+            self = chunk
+        } else {
+            self = Array(bytes).withUnsafeBytes { Chunk(copying: $0) }
+        }
     }
 
     /// A chunk holding the UTF-8 bytes of `string`.

@@ -60,7 +60,7 @@ extension SocketStream {
 
     /// Bookkeeping after the reader took bytes: the EOF snapshot, reading again once the reader
     /// made room, and the read block going back to the pool when nothing is buffered.
-    private func inboundConsumed() {
+    func inboundConsumed() {
         if inbound.isEmpty && lifecycle.inputEnded { eofSnapshot.store(true, ordering: .relaxed) }
         if inbound.isBelowResumeMark {
             if io.hasBufferedInput { receive(readSocket: false) }  // input a layer holds gets no event
@@ -83,6 +83,17 @@ extension SocketStream {
             if readWaiter.isWaiting { throw StreamError.concurrentRead }
             inbound.target = count
             defer { inbound.target = 0 }
+            // What a layer read ahead while the reader had no room (TLS records) gets no
+            // readiness event of its own, and is otherwise delivered only once the reader falls
+            // below its resume mark: a read that needs more than is buffered (a target above the
+            // limit, or a reader holding more than half of it) must take it now, or it waits for
+            // socket input that may never come.
+            // (Again only while that makes progress: a partial record needs the socket.)
+            if inbound.hasRoom, io.hasBufferedInput {
+                let before = inbound.count
+                receive(readSocket: false)
+                if inbound.count > before || lifecycle.inputEnded || lifecycle.readError != nil { continue }
+            }
             try await wait(.read)
         }
         return true
@@ -110,22 +121,23 @@ extension SocketStream {
         return takeInbound(count)
     }
 
-    nonisolated(nonsending) func readUntil(_ delimiter: [UInt8], limit: Int) async throws -> Chunk {
+    /// The next frame `framer` cuts out of the input, waiting for as many bytes as it asks for;
+    /// nil at a clean end of input (as the framer decides). A framer that throws takes nothing
+    /// but a frame cut short by the end of input, which its error carries.
+    nonisolated(nonsending) func readFrame<F: Framer>(_ framer: F) async throws -> F.Frame? {
         guard loop.inEventLoop else {
-            return try await hopToLoop { try await self.readUntil(delimiter, limit: limit) }
+            return try await hopToLoop { try await self.readFrame(framer) }
         }
-        // The search cursor is only valid for this call's delimiter: an earlier call (another
-        // delimiter, or one that gave up at its limit) must not make this one skip bytes.
-        inbound.resetSearch()
+        var framer = framer
         while true {
-            if let end = inbound.firstOffset(after: delimiter) {
-                guard end <= limit else { throw StreamError.limitExceeded(limit: limit) }
-                return takeInbound(end)
-            }
-            if inbound.count >= limit { throw StreamError.limitExceeded(limit: limit) }
-            guard try await waitForBuffered(inbound.count + 1) else {
-                let partial = inbound.count
-                throw StreamError.incompleteRead(partial: takeInbound(partial), expected: partial + delimiter.count)
+            switch try framer.next(from: &inbound) {
+            case .frame(let frame):
+                inboundConsumed()
+                return frame
+            case .needs(let count):
+                if try await waitForBuffered(count) { continue }
+                defer { inboundConsumed() }
+                return try framer.end(of: &inbound)
             }
         }
     }

@@ -51,12 +51,19 @@ extension SocketStream {
 
     /// Queues several chunks and sends them in one `sendmsg` when nothing is queued.
     func write(contentsOf chunks: some Collection<Chunk>) throws {
+        try writeGathered { queue in
+            for chunk in chunks { queue.append(chunk) }
+        }
+    }
+
+    /// Lets `fill` queue several pieces, then sends the queue (one `sendmsg` when nothing was
+    /// queued before).
+    func writeGathered(_ fill: (inout OutboundQueue) -> Void) throws {
         assertOnLoop()
         if let error = lifecycle.writeError { throw error }
-        for chunk in chunks {
-            outbound.append(chunk)
-            bytesWritten &+= UInt64(truncatingIfNeeded: chunk.count)
-        }
+        let queued = outbound.count
+        fill(&outbound)
+        bytesWritten &+= UInt64(truncatingIfNeeded: outbound.count - queued)
         if !io.isOutputBlocked { flushOutput() } else { publishBufferedBytes() }
         if let error = lifecycle.outputFailure { throw error }
         updateInterest()
