@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // Only what Swift cannot import: epoll, eventfd, accept4 need _GNU_SOURCE.
@@ -27,6 +28,7 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.enableExperimentalFeature("Lifetimes")]
@@ -47,7 +49,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "EchoServer",
-            dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "FastStreams", "FastStreamsTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Examples/EchoServer"
         ),
         .executableTarget(
@@ -60,13 +66,16 @@ let package = Package(
             dependencies: [
                 "FastStreams", "FastStreamsTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/FileServer"
         ),
         .testTarget(
             name: "FastStreamsTests",
-            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "COpenSSL", "EchoServer", "FileServer",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "SystemPackage", package: "swift-system")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -79,6 +79,7 @@ extension SocketStream {
             if let error = lifecycle.readError { throw error }
             if lifecycle.inputEnded { return false }
             if readWaiter.isWaiting { throw StreamError.concurrentRead }
+            if case .off = idleClose {} else if inbound.isEmpty, closeIfIdle() { return false }
             inbound.target = count
             defer { inbound.target = 0 }
             try await wait(.read)

@@ -43,6 +43,8 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// The cancellation scopes whose waits parked here (each registered with its scope once).
     var scopes: [CancellationScope] = []
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
+    /// Whether a stopping server closes this stream once idle (SocketStream+Shutdown).
+    @exclusivity(unchecked) package internal(set) var idleClose = IdleClose.off
 
     /// The running handshake's observer and timer (SocketStream+Layer).
     var handshakeObserver: (((any Error)?) -> Void)?
