@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "FastStreams", "FastStreamsTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/EchoServer"
@@ -66,6 +67,7 @@ let package = Package(
             dependencies: [
                 "FastStreams", "FastStreamsTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
