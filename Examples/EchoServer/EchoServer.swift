@@ -6,8 +6,8 @@ import Logging
 import ServiceLifecycle
 
 /// Echoes every byte back. Prints `listening on HOST:PORT` once ready; on SIGINT or SIGTERM
-/// (a `ServiceGroup`'s graceful shutdown) idle connections end at once, busy ones get 2 s, and it
-/// exits with status 0.
+/// (a `ServiceGroup`'s graceful shutdown) idle connections end at once (FIN, TLS close_notify), busy
+/// ones get `--grace-period` seconds (2) before they are reset, and it exits with status 0.
 @main
 struct EchoServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A FastStreams echo server.")
@@ -20,9 +20,12 @@ struct EchoServer: AsyncParsableCommand {
     @Option(help: "Serve TLS with this PEM certificate chain (needs --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key for --tls-cert.") var tlsKey: String?
     @Flag(help: "With TLS: use Linux kernel TLS where the kernel and cipher allow it.") var ktls = false
+    @Option(help: "Seconds busy connections get to finish on SIGINT/SIGTERM before they are reset.")
+    var gracePeriod: Double = 2
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be >= 0") }
     }
 
     func run() async throws {
@@ -43,7 +46,7 @@ struct EchoServer: AsyncParsableCommand {
         } else {
             server = try await startServer(host: host, port: port, reusePort: reusePort, group: group, handler: echo)
         }
-        server.gracePeriod = .seconds(2)
+        server.gracePeriod = .seconds(gracePeriod)
         let shown = unix ?? "\(server.addresses[0].host):\(server.port)"
         // The group traps the signals before it starts the services: "listening on" is printed
         // from inside it, so a signal sent as soon as it is read is already caught.
