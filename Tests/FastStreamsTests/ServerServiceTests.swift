@@ -20,6 +20,9 @@ extension FastStreamsTests {
             let busy = try await connect(to: server)
             try busy.writer.write("half")
             try await waitUntil("both handlers run") { server.connectionCount == 2 }
+            // The busy handler has its half message (a write from off the loop is handed to the
+            // loop, and the kernel delivers it, a moment later).
+            try await waitUntil("the half message arrived") { await busy.inspect { $0.outbound.isEmpty } }
             return (idle, busy)
         }
 
@@ -33,9 +36,12 @@ extension FastStreamsTests {
         }
 
         @Test func aServiceGroupsGracefulShutdownClosesTheServer() async throws {
+            let started = Mailbox<Void>()
             let server = try await startServer(host: "127.0.0.1", port: 0) { connection in
                 // Idle ones end at once; a message begun makes this one busy until the grace period ends.
-                if try await connection.reader.read(max: 4)?.string == "half" {
+                let first = try await connection.reader.read(max: 4)
+                started.send(())
+                if first?.string == "half" {
                     try await Self.busyHandler(connection)
                 } else {
                     while try await connection.reader.read() != nil {}
@@ -51,7 +57,9 @@ extension FastStreamsTests {
             let busy = try await connect(to: server)
             defer { busy.abort() }
             try busy.writer.write("half of a message")  // its handler takes "half", then waits for more
-            try await waitUntil("both handlers run") { server.connectionCount == 2 }
+            // Both handlers took their first bytes (a write from off the loop may still be on its way).
+            try await started.next(within: .seconds(20))
+            try await started.next(within: .seconds(20))
 
             await group.triggerGracefulShutdown()
             try #require(await endOfInput(idle))
