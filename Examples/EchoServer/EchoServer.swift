@@ -1,10 +1,13 @@
 import ArgumentParser
-import Foundation
 import FastStreams
 import FastStreamsTLS
 import Glibc
+import Logging
+import ServiceLifecycle
 
-/// Echoes every byte back. Prints `listening on HOST:PORT` once ready; stops on SIGINT/SIGTERM.
+/// Echoes every byte back. Prints `listening on HOST:PORT` once ready; on SIGINT or SIGTERM
+/// (a `ServiceGroup`'s graceful shutdown) idle connections end at once (FIN, TLS close_notify), busy
+/// ones get `--grace-period` seconds (2) before they are reset, and it exits with status 0.
 @main
 struct EchoServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A FastStreams echo server.")
@@ -17,9 +20,12 @@ struct EchoServer: AsyncParsableCommand {
     @Option(help: "Serve TLS with this PEM certificate chain (needs --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key for --tls-cert.") var tlsKey: String?
     @Flag(help: "With TLS: use Linux kernel TLS where the kernel and cipher allow it.") var ktls = false
+    @Option(help: "Seconds busy connections get to finish on SIGINT/SIGTERM before they are reset.")
+    var gracePeriod: Double = 2
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard gracePeriod >= 0, gracePeriod.isFinite else { throw ValidationError("--grace-period must be >= 0") }
     }
 
     func run() async throws {
@@ -40,40 +46,27 @@ struct EchoServer: AsyncParsableCommand {
         } else {
             server = try await startServer(host: host, port: port, reusePort: reusePort, group: group, handler: echo)
         }
+        server.gracePeriod = .seconds(gracePeriod)
         let shown = unix ?? "\(server.addresses[0].host):\(server.port)"
-        print("listening on \(shown)")
-        fflush(nil)
-        let signal = await waitForSignal([SIGINT, SIGTERM])
-        print("received signal \(signal), closing")
-        await server.close(deadline: .seconds(2))
+        // The group traps the signals before it starts the services: "listening on" is printed
+        // from inside it, so a signal sent as soon as it is read is already caught.
+        let services = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: server),
+                .init(service: ClosureService { try await announce("listening on \(shown)") }, successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "EchoServer")))
+        try await services.run()
         group.shutdown()
     }
 }
 
-/// Waits for the first of `signals`. A C handler writes the signal number to a pipe (the only
-/// async-signal-safe way out of a handler); a thread of its own blocks on the pipe.
-func waitForSignal(_ signals: [Int32]) async -> Int32 {
-    var fds: [Int32] = [0, 0]
-    guard pipe(&fds) == 0 else { fatalError("pipe: \(errno)") }
-    signalPipe = fds[1]
-    for number in signals {
-        var action = sigaction()
-        action.__sigaction_handler.sa_handler = { number in
-            var byte = UInt8(truncatingIfNeeded: number)
-            _ = write(signalPipe, &byte, 1)
-        }
-        sigaction(number, &action, nil)
-    }
-    let readEnd = fds[0]
-    return await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            var byte: UInt8 = 0
-            while read(readEnd, &byte, 1) != 1 {}
-            continuation.resume(returning: Int32(byte))
-        }
-    }
+/// Prints `line` at once, then "closing" when graceful shutdown begins.
+func announce(_ line: String) async throws {
+    print(line)
+    fflush(nil)
+    try await gracefulShutdown()
+    print("closing")
+    fflush(nil)
 }
-
-/// The write end of the signal pipe, for the signal handler.
-// Safety: written once by waitForSignal before any handler is installed; only read afterwards.
-nonisolated(unsafe) var signalPipe: Int32 = -1

@@ -2,12 +2,15 @@ import ArgumentParser
 import FastStreams
 import FastStreamsTLS
 import Glibc
+import Logging
+import ServiceLifecycle
 
 /// A small static file server: HTTP/1.0 and 1.1 GET and HEAD of the regular files below a
 /// folder, over TLS, sending file bodies with `writer.sendfile` (SSL_sendfile when kernel TLS send
 /// is active), with single byte ranges (206 / 416). Prints `listening on HOST:PORT` once ready
-/// and, for each connection, whether kernel TLS send and receive are active; exits with status 0
-/// on SIGINT or SIGTERM.
+/// and, for each connection, whether kernel TLS send and receive are active. On SIGINT or SIGTERM
+/// (a `ServiceGroup`'s graceful shutdown) idle keep-alive connections close at once, responses
+/// under way get 5 s, and it exits with status 0.
 ///
 ///     FileServer --root ./public --tls-cert cert.pem --tls-key key.pem --ktls --port 8443
 ///     curl --insecure https://127.0.0.1:8443/file.bin -o file.bin
@@ -48,8 +51,6 @@ struct FileServer: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot open --root \(root) as a folder: \(error)")
         }
-        // Caught from now on: a signal right after "listening on" must not kill the process.
-        let signals = SignalCatcher([SIGINT, SIGTERM])
         let tls = try TLSConfiguration.server(certificateChain: .pemFile(tlsCert), privateKey: .pemFile(tlsKey),
                                               maximumVersion: tls12 ? .tls12 : .tls13, kernelTLS: ktls,
                                               handshakeTimeout: .seconds(handshakeTimeout), shutdownTimeout: .seconds(5))
@@ -58,7 +59,7 @@ struct FileServer: AsyncParsableCommand {
         limits.headBytes = maxHeaderBytes
         limits.requestLineBytes = min(limits.requestLineBytes, maxHeaderBytes)
         let context = ServerContext(root: served, files: BlockingPool(threads: fileThreads), limits: limits,
-                                    headerTimeout: .seconds(headerTimeout), shutdown: ShutdownNotice())
+                                    headerTimeout: .seconds(headerTimeout))
 
         let server = try await startServer(host: host, port: port, tls: tls) { connection in
             if let session = connection.tls {
@@ -68,14 +69,28 @@ struct FileServer: AsyncParsableCommand {
             }
             try await HTTPSession(connection: connection, context: context).run()
         }
-        print("listening on \(server.addresses[0].host):\(server.port)")
-        fflush(nil)
-
-        let signal = await signals.wait()
-        print("received signal \(signal), closing")
-        fflush(nil)
-        // Idle connections close at once; responses under way get a few seconds to finish.
-        context.shutdown.trigger()
-        await server.close(deadline: .seconds(5))
+        // Idle keep-alive connections close at once (their read of the next request ends);
+        // responses under way get a few seconds to finish.
+        server.gracePeriod = .seconds(5)
+        let shown = "\(server.addresses[0].host):\(server.port)"
+        // The group traps the signals before it starts the services: "listening on" is printed
+        // from inside it, so a signal sent as soon as it is read is already caught.
+        let services = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: server),
+                .init(service: ClosureService { try await announce("listening on \(shown)") }, successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "FileServer")))
+        try await services.run()
     }
+}
+
+/// Prints `line` at once, then "closing" when graceful shutdown begins.
+func announce(_ line: String) async throws {
+    print(line)
+    fflush(nil)
+    try await gracefulShutdown()
+    print("closing")
+    fflush(nil)
 }

@@ -12,8 +12,6 @@ struct ServerContext: Sendable {
     /// waiting for it (so it is also the idle keep-alive timeout). A client that is slower, byte
     /// by byte or not at all (slowloris), is disconnected.
     let headerTimeout: Duration
-    /// Triggered on SIGINT / SIGTERM: connections waiting for a request close.
-    let shutdown: ShutdownNotice
 }
 
 /// One HTTP/1.x connection: request heads are read under ``ServerContext/headerTimeout``, files
@@ -30,7 +28,6 @@ struct HTTPSession {
         /// The client closed, reset, or broke off in the middle of a head.
         case ended
         case timedOut
-        case shuttingDown
     }
 
     /// Serves requests until one of the two sides ends the connection. Returning closes the
@@ -46,16 +43,17 @@ struct HTTPSession {
                 // so what the client is still sending does not reset the connection early.)
                 try await sendText(error.status, "\(error.message)\n", keepAlive: false, head: false)
                 return
-            case .ended, .timedOut, .shuttingDown:
+            case .ended, .timedOut:
                 return
             }
         }
     }
 
-    /// Waits for the next request head, for at most the header timeout, and only until shutdown.
+    /// Waits for the next request head, for at most the header timeout. When the server stops, a
+    /// wait with nothing received yet ends at once (the read sees the end of input).
     private func nextRequest() async -> Next {
         let reader = connection.reader
-        let (limits, timeout, shutdown) = (context.limits, context.headerTimeout, context.shutdown)
+        let (limits, timeout) = (context.limits, context.headerTimeout)
         return await withTaskGroup(of: Next.self) { group in
             group.addTask {
                 do {
@@ -63,16 +61,12 @@ struct HTTPSession {
                 } catch let error as HTTPError {
                     return .invalid(error)
                 } catch {
-                    return .ended  // EOF mid-head, reset, TLS error, or cancelled by the others
+                    return .ended  // EOF mid-head, reset, TLS error, or cancelled by the timeout
                 }
             }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 return .timedOut
-            }
-            group.addTask {
-                await shutdown.wait()
-                return .shuttingDown
             }
             let first = await group.next()!
             group.cancelAll()

@@ -18,27 +18,59 @@ extension FastStreamsTests {
             child.send(SIGTERM)
             let status = try await child.waitForExit(timeout: .seconds(30))
             #expect(status == 0, "exit status; stderr: \(child.stderrTail)")
-            #expect(child.stdout.contains("received signal \(SIGTERM), closing"))
+            #expect(child.stdout.contains("\nclosing\n"))
         }
 
-        @Test func sigtermWithAClientStillConnectedEndsItAfterTheDeadline() async throws {
-            // EchoServer closes with a 2 s deadline: our idle connection is then aborted.
-            let child = try ChildProcess.echoServer(["--port", "0"])
+        @Test func sigtermEndsIdleClientsCleanlyAndExitsWithoutWaitingForTheGracePeriod() async throws {
+            // A grace period no test run reaches: exiting at all shows the idle connections did
+            // not wait for it, and each client sees the end of input (FIN), not a reset.
+            let child = try ChildProcess.echoServer(["--port", "0", "--loops", "2", "--grace-period", "600"])
             defer { child.terminate() }
             let port = try await child.listeningPort()
-            let connection = try await openConnection(host: "127.0.0.1", port: port)
-            try connection.writer.write("idle")
-            #expect(try await connection.reader.read(exactly: 4).string == "idle")
+            var clients: [Connection] = []
+            defer { for client in clients { client.abort() } }
+            for index in 0..<50 {
+                let client = try await openConnection(host: "127.0.0.1", port: port)
+                clients.append(client)
+                try client.writer.write("idle \(index)")
+                #expect(try await client.reader.read(exactly: "idle \(index)".utf8.count).string == "idle \(index)")
+            }
 
             child.send(SIGTERM)
-            do {
-                #expect(try await connection.reader.read() == nil)
-            } catch StreamError.connectionReset {
-                // aborted after the deadline: expected
+            for client in clients {
+                try #require(await endOfInput(client))
+                try await client.close()
             }
             let status = try await child.waitForExit(timeout: .seconds(30))
             #expect(status == 0, "exit status; stderr: \(child.stderrTail)")
-            try await connection.close()
+            #expect(child.stdout.contains("\nclosing\n"))
+        }
+
+        @Test func sigtermResetsABusyClientAtTheEndOfTheGracePeriod() async throws {
+            // A client that sends and never reads: once it has sent more than can be on its way
+            // back to it (its small buffers and the server's send buffer, at most 4 MiB here), the
+            // server holds unsent echo or unread input: busy until the grace period ends.
+            let child = try ChildProcess.echoServer(["--port", "0", "--grace-period", "1"])
+            defer { child.terminate() }
+            let port = try await child.listeningPort()
+            var options = StreamOptions()
+            options.readBufferLimit = 16 * 1024
+            options.receiveBufferSize = 16 * 1024
+            let connection = try await openConnection(host: "127.0.0.1", port: port, options: options)
+            defer { connection.abort() }
+            let total = 16 << 20
+            try connection.writer.write(randomBytes(total, seed: 62))
+            try await waitUntil("more than 6 MiB went out") { total - connection.writer.bufferedBytes > 6 << 20 }
+
+            child.send(SIGTERM)
+            let status = try await child.waitForExit(timeout: .seconds(30))
+            #expect(status == 0, "exit status; stderr: \(child.stderrTail)")
+            let error = await thrownError("reading a connection reset at the deadline") {
+                while try await connection.reader.read() != nil {}
+            }
+            if case .connectionReset? = error as? StreamError {} else {
+                Issue.record("expected connectionReset, got \(describe(error))")
+            }
         }
 
         @Test func unixSocketModeEchoesAndRemovesItsFile() async throws {

@@ -81,6 +81,7 @@ extension SocketStream {
             if let error = lifecycle.readError { throw error }
             if lifecycle.inputEnded { return false }
             if readWaiter.isWaiting { throw StreamError.concurrentRead }
+            if case .off = idleClose {} else if inbound.isEmpty, closeIfIdle() { return false }
             inbound.target = count
             defer { inbound.target = 0 }
             // What a layer read ahead while the reader had no room (TLS records) gets no

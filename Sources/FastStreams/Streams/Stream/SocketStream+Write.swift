@@ -146,6 +146,7 @@ extension SocketStream {
         if watermarks.releases(buffered: totalBufferedBytes) || lifecycle.outputFailure != nil {
             drainWaiter.resume()
         }
+        if case .armed = idleClose { closeIfReaderIdle() }  // a stopping server: idle now?
     }
 
     /// Half-closes once the queue is flushed.

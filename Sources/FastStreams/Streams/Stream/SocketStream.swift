@@ -40,8 +40,9 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     @exclusivity(unchecked) package var outbound = OutboundQueue()
     @exclusivity(unchecked) var watermarks: Watermarks
     @exclusivity(unchecked) package var drainWaiter = Waiter()
-    /// The server handler task that owns this stream, while it runs. Nothing can cancel that task
-    /// while it waits (see `ServerCore.deliver(_:)`), so its waits carry no cancellation handler.
+    /// The server handler task that owns this stream, while it runs. It is cancelled only together
+    /// with ending this stream, which wakes its waits (see `ServerCore.deliver(_:)`), so its waits
+    /// here carry no cancellation handler.
     // Safety: compared for identity only, never used to act on the task; set and cleared by the
     // task itself on the loop, cleared before the task ends, so no later task can match it.
     private var ownerTask: UnsafeCurrentTask?
@@ -66,6 +67,8 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         return withUnsafeCurrentTask { $0 == ownerTask }
     }
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
+    /// Whether a stopping server closes this stream once idle (SocketStream+Shutdown).
+    @exclusivity(unchecked) package internal(set) var idleClose = IdleClose.off
 
     /// Bytes received and bytes written (SocketStream+Read, +Write): reported to the metrics when
     /// the socket closes, and what the idle timeout watches. A sum on the hot path, nothing more.
