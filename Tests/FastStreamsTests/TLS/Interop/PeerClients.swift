@@ -81,7 +81,10 @@ extension InteropPeer {
                 try child.writeStdin(Self.cliText)
                 echoed = try await child.waitForOutput(containing: Self.cliText)
                 if echoed && plan.keyUpdate {
+                    // s_client takes a whole read of its input as the command: the text must
+                    // come only after it printed that it sent the KeyUpdate.
                     try child.writeStdin("K\n")
+                    echoed = try await child.waitForOutput(containing: "KEYUPDATE")
                     try child.writeStdin(Self.cliTextAfterKeyUpdate)
                     echoed = try await child.waitForOutput(containing: Self.cliTextAfterKeyUpdate)
                 }
