@@ -84,9 +84,10 @@ extension InteropPeer {
                     // s_client takes a whole read of its input as the command: the text must
                     // come only after it printed that it sent the KeyUpdate.
                     try child.writeStdin("K\n")
-                    echoed = try await child.waitForOutput(containing: "KEYUPDATE")
+                    let sent = try await child.waitForOutput(containing: "KEYUPDATE", onStderr: true)
+                    #expect(sent, "s_client said it sent a KeyUpdate: \(child.stderrTail)")
                     try child.writeStdin(Self.cliTextAfterKeyUpdate)
-                    echoed = try await child.waitForOutput(containing: Self.cliTextAfterKeyUpdate)
+                    echoed = try await child.waitForOutput(containing: Self.cliTextAfterKeyUpdate) && sent
                 }
             }
             let status = try await child.finish("openssl s_client")

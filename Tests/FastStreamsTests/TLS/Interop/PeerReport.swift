@@ -51,13 +51,15 @@ enum PeerScripts {
 }
 
 extension ChildProcess {
-    /// Waits (bounded) until the child's stdout contains `text`; false if it exited or the time
-    /// ran out first.
-    func waitForOutput(containing text: String, timeout: Duration = Interop.processTimeout) async throws -> Bool {
+    /// Waits (bounded) until the child's stdout (or the tail of its stderr) contains `text`; false
+    /// if it exited or the time ran out first.
+    func waitForOutput(containing text: String, onStderr: Bool = false,
+                       timeout: Duration = Interop.processTimeout) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
+        func found() -> Bool { (onStderr ? stderrTail : stdout).contains(text) }
         while ContinuousClock.now < deadline {
-            if stdout.contains(text) { return true }
-            guard isRunning else { return stdout.contains(text) }
+            if found() { return true }
+            guard isRunning else { return found() }
             try await Task.sleep(for: .milliseconds(10))
         }
         return false
