@@ -127,6 +127,9 @@ extension FastStreamsTests {
                         let report = try #require(try await server.reports(1).first)
                         #expect(report.error == nil && report.peerCloseNotify == true, "\(report)")
                         #expect(report["echoed"] == String(2 * Interop.text(lines: 1200).utf8.count), "\(report)")
+                        if peer == .python {
+                            #expect(report["keyUpdates"] == "1", "Python saw our KeyUpdate: \(report)")
+                        }
                     }
                 }
             }

@@ -126,12 +126,14 @@ struct PeerServer {
         for _ in 0..<5 {
             let port = try unusedPort()
             let child = try ChildProcess(shell: #"exec gnutls-serv "$@""#, arguments: ["gnutls-serv", "-p", String(port)] + arguments)
-            // It says so on stderr once it listens.
+            // It says so on stderr: "Echo Server listening on IPv4 0.0.0.0 port N...", then
+            // "done" once it listens.
+            let ready = "IPv4 0.0.0.0 port \(port)...done"
             let deadline = ContinuousClock.now + Interop.processTimeout
-            while child.isRunning, !child.stderrTail.contains("listening on IPv4"), ContinuousClock.now < deadline {
+            while child.isRunning, !child.stderrTail.contains(ready), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }
-            if child.isRunning, child.stderrTail.contains("listening on IPv4") {
+            if child.isRunning, child.stderrTail.contains(ready) {
                 return PeerServer(peer: .gnutls, child: child, port: port)
             }
             let stderr = child.stderrTail

@@ -38,7 +38,16 @@ def context():
         ctx.load_cert_chain(opts["cert"], opts["key"])
     if "alpn" in opts:
         ctx.set_alpn_protocols(opts["alpn"].split(","))
+    # Counts the TLS 1.3 KeyUpdate messages the peer sends (CPython's debugging hook; it sees
+    # every handshake message, including post-handshake ones).
+    def count_key_updates(conn, direction, version, content_type, msg_type, data):
+        if direction == "read" and msg_type == ssl._TLSMessageType.KEY_UPDATE:
+            received_key_updates[0] += 1
+    ctx._msg_callback = count_key_updates
     return ctx
+
+
+received_key_updates = [0]
 
 
 def describe(s):
@@ -111,7 +120,8 @@ def server():
                     clean = False
                 if clean:
                     s.unwrap()
-                report(echoed=echoed, peerCloseNotify=clean, **info)
+                report(echoed=echoed, peerCloseNotify=clean, keyUpdates=received_key_updates[0], **info)
+                received_key_updates[0] = 0
             except Exception as error:
                 report(error=type(error).__name__, message=str(error))
             finally:
