@@ -12,8 +12,9 @@ final class PeerSlots: Sendable {
 
     private let state: Mutex<State>
 
-    /// Four cells at a time: both cores busy while some cells wait on a peer.
-    static let shared = PeerSlots(4)
+    /// Three cells at a time: both cores kept busy while a cell waits on its peer, without
+    /// starving the timing-sensitive suites that run alongside.
+    static let shared = PeerSlots(3)
 
     init(_ count: Int) { state = Mutex(State(available: count)) }
 
