@@ -59,12 +59,16 @@ struct InteropCase: Sendable, Hashable, CustomTestStringConvertible {
     let cipher: InteropCipher
     let key: InteropKey
 
-    /// Every combination: 2 versions × 2 ciphers × 2 key types.
-    static let all: [InteropCase] = TLSVersionCase.allCases.flatMap { version in
-        InteropCipher.allCases.flatMap { cipher in
-            InteropKey.allCases.map { InteropCase(version: version, cipher: cipher, key: $0) }
-        }
-    }
+    /// Every pair of values of any two dimensions, in 4 cells instead of all 8 (a strength-2
+    /// covering array): each version with each cipher and with each key type, each cipher with
+    /// each key type. The full product, per peer and role, cost twice the process spawns and
+    /// ran past the suite's time limit on a loaded 2-core machine.
+    static let all: [InteropCase] = [
+        InteropCase(version: .tls12, cipher: .aesGCM, key: .rsa),
+        InteropCase(version: .tls12, cipher: .chacha20, key: .ecdsa),
+        InteropCase(version: .tls13, cipher: .aesGCM, key: .ecdsa),
+        InteropCase(version: .tls13, cipher: .chacha20, key: .rsa),
+    ]
 
     /// A TLS 1.3 case (key update needs TLS 1.3).
     static let tls13 = InteropCase(version: .tls13, cipher: .aesGCM, key: .rsa)

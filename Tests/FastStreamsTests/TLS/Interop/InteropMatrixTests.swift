@@ -5,8 +5,9 @@ import FastStreamsTLS
 extension FastStreamsTests {
     /// The interoperability matrix: each peer we did not write (OpenSSL CLI, GnuTLS CLI, Python's
     /// ssl, tlslite-ng), as client and as server, over TLS 1.2 and 1.3, AES-128-GCM and
-    /// ChaCha20-Poly1305, RSA and ECDSA server keys. Every cell checks, on both sides, the
-    /// version, the cipher and ALPN, the data both ways, and the close_notify exchange.
+    /// ChaCha20-Poly1305, RSA and ECDSA server keys (every pair of those, `InteropCase.all`).
+    /// Every cell checks, on both sides, the version, the cipher and ALPN, the data both ways,
+    /// and the close_notify exchange.
     @Suite struct InteropMatrixTests {
         @Test(arguments: InteropPeer.allCases, InteropCase.all)
         func peerClientAgainstOurServer(peer: InteropPeer, cell: InteropCase) async throws {
