@@ -5,9 +5,9 @@ import FastStreamsTLS
 
 extension FastStreamsTests {
     /// `TLSConfiguration`'s default TLS 1.2 cipher list is Mozilla's "intermediate" profile
-    /// (ECDHE with AEAD only), checked with `openssl s_client` against a default server, and with
-    /// our default client against a server that offers nothing else; OpenSSL's old, wider list is
-    /// still there when asked for by name.
+    /// (ECDHE with AEAD only) and so are its groups (X25519, P-256, P-384), checked with
+    /// `openssl s_client` against a default server, and with our default client against a server
+    /// that offers nothing else; OpenSSL's old, wider list is still there when asked for by name.
     @Suite struct TLSDefaultsTests {
         /// Static-RSA key exchange or CBC: a default server must refuse each.
         static let refusedCiphers = ["AES128-SHA256", "AES128-SHA", "AES256-GCM-SHA384",
@@ -50,6 +50,29 @@ extension FastStreamsTests {
                 let result = try await sClient(port: server.port, ["-tls1_3", "-ciphersuites", suite])
                 #expect(result.status == 0, "s_client: \(result.output)")
                 #expect(result.output.contains("Cipher is \(suite)"), "\(result.output)")
+            }
+        }
+
+        /// Mozilla's "intermediate" groups, and what `s_client` calls the key they make.
+        static let acceptedGroups = [("X25519", "X25519"), ("P-256", "prime256v1"), ("P-384", "secp384r1")]
+
+        @Test(arguments: ["X448", "P-521"], TLSVersionCase.allCases)
+        func defaultServerRefusesGroupsOutsideTheProfile(group: String, version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            try await withTLSServer(try Self.defaultServer(certificates)) { server in
+                let result = try await sClient(port: server.port, [version.openSSLFlag, "-groups", group])
+                #expect(result.status != 0, "s_client connected with \(group): \(result.output)")
+            }
+        }
+
+        @Test(arguments: acceptedGroups.map(\.0), TLSVersionCase.allCases)
+        func defaultServerAcceptsTheProfileGroups(group: String, version: TLSVersionCase) async throws {
+            let certificates = try await TLSCertificates.shared()
+            let shown = try #require(Self.acceptedGroups.first { $0.0 == group }?.1)
+            try await withTLSServer(try Self.defaultServer(certificates)) { server in
+                let result = try await sClient(port: server.port, [version.openSSLFlag, "-groups", group])
+                #expect(result.status == 0, "s_client: \(result.output)")
+                #expect(result.output.contains("Server Temp Key: ") && result.output.contains(shown), "\(result.output)")
             }
         }
 

@@ -17,6 +17,7 @@ static inline long fs_ssl_ctx_set_min_proto(SSL_CTX *ctx, int v) { return SSL_CT
 static inline long fs_ssl_ctx_set_max_proto(SSL_CTX *ctx, int v) { return SSL_CTX_set_max_proto_version(ctx, v); }
 static inline long fs_ssl_ctx_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
 static inline long fs_ssl_ctx_add_chain_cert(SSL_CTX *ctx, X509 *x) { return SSL_CTX_add1_chain_cert(ctx, x); }
+static inline long fs_ssl_ctx_set_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
 static inline long fs_ssl_ctx_set_session_cache_mode(SSL_CTX *ctx, long m) { return SSL_CTX_set_session_cache_mode(ctx, m); }
 static inline long fs_ssl_set_host_name(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 static inline long fs_bio_get_ktls_send(BIO *b) { return BIO_get_ktls_send(b); }

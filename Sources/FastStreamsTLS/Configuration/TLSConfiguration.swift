@@ -66,6 +66,9 @@ public final class TLSConfiguration: @unchecked Sendable {
             if let cipherSuites, SSL_CTX_set_ciphersuites(context, cipherSuites) != 1 {
                 throw OpenSSLErrors.configuration("TLS 1.3 cipher suites \(cipherSuites)")
             }
+            guard fs_ssl_ctx_set_groups_list(context, Self.intermediateGroups) == 1 else {
+                throw OpenSSLErrors.configuration("key exchange groups \(Self.intermediateGroups)")
+            }
             alpnSelection = try configure(context)
         } catch {
             SSL_CTX_free(context)
@@ -86,6 +89,11 @@ public final class TLSConfiguration: @unchecked Sendable {
         "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
+
+    /// The key exchange groups (ECDHE curves) offered and accepted, in preference order: those of
+    /// Mozilla's "intermediate" profile, X25519, P-256 and P-384 (OpenSSL would also take X448
+    /// and P-521).
+    public static let intermediateGroups = "X25519:P-256:P-384"
 
     /// OpenSSL's own default TLS 1.2 cipher list (`DEFAULT`), the default before
     /// ``intermediateCipherList``: for peers that only speak static-RSA or CBC suites, given

@@ -147,6 +147,22 @@ final class TLSEngine {
         return r == 1 ? .done(n) : status(r, handshaking: false)
     }
 
+    /// Schedules a TLS 1.3 KeyUpdate and writes it into the output (`SSL_do_handshake` sends a
+    /// pending one at once). `.wantWrite`: the output is full; OpenSSL sends it before the next record.
+    func updateKeys(requestingPeerUpdate: Bool) -> Status {
+        guard SSL_version(ssl) == TLS1_3_VERSION else {
+            return .failed(TLSError.invalidConfiguration("a key update needs TLS 1.3 (this session runs \(String(cString: SSL_get_version(ssl))))"))
+        }
+        attachOutput()
+        ERR_clear_error()
+        guard SSL_key_update(ssl, requestingPeerUpdate ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1 else {
+            let error = OpenSSLErrors.take()
+            return .failed(TLSError.protocolError(reason: error?.reason ?? "SSL_key_update failed", code: error?.code ?? 0))
+        }
+        let r = SSL_do_handshake(ssl)
+        return r == 1 ? .done(0) : status(r, handshaking: false)
+    }
+
     /// `SSL_sendfile`: kernel TLS send only. `.done(0)` means the file ended.
     func sendfile(_ file: FileDescriptor, offset: Int64, count: Int) -> Status {
         ERR_clear_error()

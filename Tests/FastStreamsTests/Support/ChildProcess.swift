@@ -7,6 +7,8 @@ import Testing
 final class ChildProcess {
     let pid: pid_t
     private var stdoutFD: Int32
+    /// The write end of the child's stdin when it was asked for (else the child inherits ours).
+    private var stdinFD: Int32 = -1
     private let stderrPath: String
     private var output: [UInt8] = []
     private var exitStatus: Int32?
@@ -23,12 +25,19 @@ final class ChildProcess {
         return directory + "/" + name
     }
 
-    /// Runs `script` with `/bin/sh -c`; `arguments` become `$0`, `$1`, ...
-    init(shell script: String, arguments: [String]) throws {
+    /// Runs `script` with `/bin/sh -c`; `arguments` become `$0`, `$1`, ... With `stdin`, the
+    /// child reads what ``writeStdin(_:)`` writes, until ``closeStdin()``.
+    init(shell script: String, arguments: [String], stdin: Bool = false) throws {
         // A socket pair rather than a pipe: Glibc exports no pipe2, and the descriptors must be
         // close-on-exec from birth so children spawned by parallel tests cannot inherit them.
         var pipeFDs: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pipeFDs) == 0 else {
+            throw TestFailure("socketpair: errno \(errno)")
+        }
+        var stdinFDs: [Int32] = [-1, -1]
+        if stdin, socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &stdinFDs) != 0 {
+            close(pipeFDs[0])
+            close(pipeFDs[1])
             throw TestFailure("socketpair: errno \(errno)")
         }
         stderrPath = temporaryPath("stderr")
@@ -37,6 +46,9 @@ final class ChildProcess {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        if stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdinFDs[1], 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
 
         // A clean signal state: the test runner's mask and dispositions are not the server's.
@@ -57,12 +69,18 @@ final class ChildProcess {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, environ)
         close(pipeFDs[1])
+        if stdin {
+            close(stdinFDs[1])
+            shutdown(stdinFDs[0], Int32(SHUT_RD))
+        }
         guard rc == 0 else {
             close(pipeFDs[0])
+            if stdin { close(stdinFDs[0]) }
             throw TestFailure("posix_spawn: \(rc)")
         }
         self.pid = pid
         stdoutFD = pipeFDs[0]
+        stdinFD = stdinFDs[0]
         _ = fcntl(stdoutFD, F_SETFL, fcntl(stdoutFD, F_GETFL) | O_NONBLOCK)
     }
 
@@ -150,6 +168,26 @@ final class ChildProcess {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// Writes `text` to the child's stdin (started with `stdin: true`); blocks until it is taken.
+    func writeStdin(_ text: String) throws {
+        guard stdinFD >= 0 else { throw TestFailure("the child's stdin is not ours, or is closed") }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.send(stdinFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw TestFailure("writing the child's stdin: errno \(errno)") }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
+    /// Ends the child's stdin (EOF).
+    func closeStdin() {
+        if stdinFD >= 0 {
+            close(stdinFD)
+            stdinFD = -1
+        }
+    }
+
     func send(_ signal: Int32) {
         if isRunning { kill(pid, signal) }
     }
@@ -173,6 +211,7 @@ final class ChildProcess {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             exitStatus = status
         }
+        closeStdin()
         if stdoutFD >= 0 {
             close(stdoutFD)
             stdoutFD = -1

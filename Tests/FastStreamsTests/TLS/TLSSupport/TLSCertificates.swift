@@ -12,6 +12,8 @@ import FastStreamsTLS
 ///   (2090), `other-host` (DNS:other.example only), `other-ip` (IP:127.0.0.2), `self-signed`,
 ///   `rogue-server` (signed by an untrusted CA, sent alone) and `rogue-chain` (the same leaf sent
 ///   with the untrusted root).
+/// - `server-ecdsa`: like `server` with an ECDSA P-256 key (subject O=ECDSA, CN=localhost).
+/// - `rogue-client`: a client certificate signed by the untrusted CA.
 /// - `server-encrypted.key`: `server.key` encrypted (PKCS#8, AES-256) with ``passphrase``.
 struct TLSCertificates: Sendable {
     let directory: String
@@ -74,7 +76,8 @@ struct TLSCertificates: Sendable {
         return TLSCertificates(directory: directory)
     }
 
-    /// `$0` is the output directory. Keys are RSA 2048; one key serves every server certificate.
+    /// `$0` is the output directory. Keys are RSA 2048 (one serves every RSA server certificate),
+    /// but `server-ecdsa.key` (P-256).
     private static let generationScript = #"""
         set -eu
         cd "$0"
@@ -91,6 +94,11 @@ struct TLSCertificates: Sendable {
         [server_ext]
         basicConstraints = critical, CA:FALSE
         keyUsage = critical, digitalSignature, keyEncipherment
+        extendedKeyUsage = serverAuth
+        subjectAltName = DNS:localhost, IP:127.0.0.1
+        [server_ecdsa_ext]
+        basicConstraints = critical, CA:FALSE
+        keyUsage = critical, digitalSignature
         extendedKeyUsage = serverAuth
         subjectAltName = DNS:localhost, IP:127.0.0.1
         [other_host_ext]
@@ -135,6 +143,9 @@ struct TLSCertificates: Sendable {
         leaf other-host "/CN=other.example" other_host_ext ca server.key
         leaf other-ip "/CN=localhost" other_ip_ext ca server.key
         leaf rogue-server "/CN=localhost" server_ext rogue-ca server.key
+        leaf rogue-client "/O=FastStreams/CN=Rogue Test Client" client_ext rogue-ca client.key
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server-ecdsa.key
+        leaf server-ecdsa "/O=ECDSA/CN=localhost" server_ecdsa_ext ca server-ecdsa.key
         cat rogue-server.pem rogue-ca.pem > rogue-chain.pem
         # Validity in the past or the future needs `openssl ca` (x509 -req has only -days).
         openssl req -config openssl.cnf -new -key server.key -subj "/CN=localhost" -out dated.csr

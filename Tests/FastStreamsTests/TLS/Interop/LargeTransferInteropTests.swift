@@ -4,9 +4,11 @@ import Testing
 import FastStreamsTLS
 
 extension FastStreamsTests {
-    /// Peers we did not write: our client against `openssl s_server -WWW`, our server against
-    /// `openssl s_client` and against python3's `ssl` module, under TLS 1.2 and 1.3.
-    @Suite struct TLSInteropTests {
+    /// Larger transfers with peers we did not write, under TLS 1.2 and 1.3 (the matrix of peers,
+    /// versions, ciphers and keys is InteropMatrixTests): our client fetches 1 MiB from
+    /// `openssl s_server -WWW`; our server echoes 3,000 lines to `openssl s_client` and 200 KB to
+    /// python3's `ssl` module.
+    @Suite struct LargeTransferInteropTests {
         @Test(arguments: TLSVersionCase.allCases)
         func ourClientFetchesAFileFromOpenSSLServer(version: TLSVersionCase) async throws {
             let certificates = try await TLSCertificates.shared()
