@@ -3,7 +3,7 @@ import FastStreams
 
 /// The root suite: every other suite is nested in it (as an extension), so the fd-leak check
 /// below wraps the whole run. Nested suites still run in parallel.
-@Suite(.noDescriptorLeaks, .timeLimit(.minutes(2)))
+@Suite(.noDescriptorLeaks, .timeLimit(.minutes(2 * Int64(testTimeScale))))
 struct FastStreamsTests {}
 
 /// Counts the open descriptors of the process before and after the suite and fails it if any
@@ -23,7 +23,7 @@ struct NoDescriptorLeaks: SuiteTrait, TestScoping {
 
         // Closes of connections dropped without close() run on their loop shortly after.
         var after = OpenDescriptors.snapshot()
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + Duration.seconds(5).scaled
         while after.count > before.count, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
             after = OpenDescriptors.snapshot()
