@@ -77,8 +77,9 @@ public struct FramingOperation: Sendable {
 public typealias FramingOperationKind = @Sendable (inout FuzzInput) -> FramingOperation
 
 public enum Framing {
-    /// Every operation the reader harness draws from. A new framing helper is one more entry here
-    /// (see `fixedSize` for reads of a fixed number of bytes: integers, headers).
+    /// Every operation the reader harness draws from. A new framing helper is one more entry here:
+    /// `fixedSize` + `integer` model integer reads, `lengthPrefixed` length-prefixed messages
+    /// (their doc comments show the entry), `readLine` the lines the `lines` sequence yields.
     public static let kinds: [FramingOperationKind] = [readMax, readAll, readExactly, readUntil, readLine]
 
     /// `read(max:)`: 1...max bytes, a prefix of what is pending; nil at the end.
@@ -154,6 +155,45 @@ public enum Framing {
             run: run,
             expect: { stream, _ in
                 stream.pending.count >= count ? decode(stream.take(count)) : .incomplete(partial: stream.take(stream.pending.count))
+            })
+    }
+
+    /// The model of an integer read: `bytes` as a big-endian (network order) or little-endian `T`.
+    /// With `fixedSize`, an integer read is one entry of `kinds`, e.g.
+    /// `{ _ in fixedSize("read(UInt32)", count: 4, run: { .value("\(try await $0.read(UInt32.self))") }, decode: { integer(UInt32.self, $0) }) }`.
+    public static func integer<T: FixedWidthInteger>(_ type: T.Type, _ bytes: [UInt8], bigEndian: Bool = true) -> FramingOutcome {
+        .value("\((bigEndian ? bytes : bytes.reversed()).reduce(T.zero) { $0 << 8 | T($1) })")
+    }
+
+    /// A message behind a big-endian length prefix of `prefixSize` bytes, at most `limit` bytes:
+    /// the message (without its prefix); nil (`.endOfInput`) when the input ends cleanly before
+    /// a prefix; `limitExceeded` (nothing taken) when the prefix announces more than `limit`;
+    /// `incompleteRead` with everything left, prefix included, when the input ends inside the
+    /// prefix or the message. A length-prefixed read is one entry of `kinds`, e.g.
+    /// `{ input in let limit = input.int(in: 0...300); return lengthPrefixed("readMessage(UInt16)", prefixSize: 2, limit: limit) { try await $0.readMessage(lengthPrefix: UInt16.self, limit: limit).map { .bytes($0.array) } ?? .endOfInput } }`.
+    public static func lengthPrefixed(_ name: String, prefixSize: Int, limit: Int,
+                                      run: @escaping @Sendable (Reader) async throws -> FramingOutcome) -> FramingOperation {
+        @Sendable func announced(_ pending: [UInt8]) -> UInt64 {
+            pending.prefix(prefixSize).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+        return FramingOperation(
+            name,
+            canComplete: { stream in
+                guard stream.pending.count >= prefixSize else { return stream.finished }
+                let length = announced(stream.pending)
+                return length > UInt64(limit) || stream.pending.count >= prefixSize + Int(length) || stream.finished
+            },
+            run: run,
+            expect: { stream, _ in
+                if stream.pending.isEmpty { return .endOfInput }
+                guard stream.pending.count >= prefixSize else { return .incomplete(partial: stream.take(stream.pending.count)) }
+                let length = announced(stream.pending)
+                if length > UInt64(limit) { return .limitExceeded }
+                guard stream.pending.count >= prefixSize + Int(length) else {
+                    return .incomplete(partial: stream.take(stream.pending.count))
+                }
+                _ = stream.take(prefixSize)
+                return .bytes(stream.take(Int(length)))
             })
     }
 
