@@ -123,7 +123,7 @@ final class ChildProcess {
     /// Waits (polling, up to `timeout`) for a stdout line starting with `prefix`; returns the
     /// rest of that line.
     func waitForLine(startingWith prefix: String, timeout: Duration = .seconds(30)) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout.scaled
         while true {
             for line in stdout.split(separator: "\n") where line.hasPrefix(prefix) {
                 return String(line.dropFirst(prefix.count))
@@ -195,7 +195,7 @@ final class ChildProcess {
     /// Waits (polling) up to `timeout` for the child to exit; returns its exit code, or nil if it
     /// is still running or was killed by a signal.
     func waitForExit(timeout: Duration) async throws -> Int32? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout.scaled
         while isRunning, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }

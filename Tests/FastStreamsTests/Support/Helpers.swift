@@ -158,10 +158,22 @@ func streamError(_ error: (any Error)?, sourceLocation: SourceLocation = #_sourc
 
 // MARK: Waiting with deadlines
 
+/// How many times longer every bounded wait of the suite may take: 1, or
+/// `FASTSTREAMS_TEST_TIME_SCALE` (scripts/sanitizers.sh sets it: sanitizer builds run several
+/// times slower, on a machine other builds share). The bounds only keep a failing test from
+/// hanging the suite and no test asserts speed, so stretching them changes no verdict, only how
+/// long a failure takes to show.
+let testTimeScale: Int = getenv("FASTSTREAMS_TEST_TIME_SCALE").flatMap { Int(String(cString: $0)) }.map { max(1, $0) } ?? 1
+
+extension Duration {
+    /// This bound stretched by `testTimeScale`.
+    var scaled: Duration { self * testTimeScale }
+}
+
 /// Polls `condition` until it holds; records an issue and throws after `timeout`.
 func waitUntil(_ what: Comment, timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
                _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + timeout.scaled
     while try await !condition() {
         guard ContinuousClock.now < deadline else {
             Issue.record("timed out waiting until \(what)", sourceLocation: sourceLocation)
@@ -176,7 +188,7 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: timeout)
+            try await Task.sleep(for: timeout.scaled)
             return nil
         }
         defer { group.cancelAll() }
@@ -223,7 +235,7 @@ final class Gate: Sendable {
                 state.nextID += 1
                 let id = state.nextID
                 let timer = Task { [self] in
-                    try? await Task.sleep(for: timeout)
+                    try? await Task.sleep(for: timeout.scaled)
                     expire(id)
                 }
                 state.waiters[id] = Waiter(continuation: continuation, timer: timer)

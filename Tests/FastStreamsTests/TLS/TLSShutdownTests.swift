@@ -98,8 +98,11 @@ extension FastStreamsTests {
                 await gate.wait()  // never answers close_notify
             }) { server in
                 defer { gate.open() }  // before the server closes: its handler waits on the gate
+                // The window in which close() waits must outlast the polling below on a slow
+                // (sanitizer) build, or the test would miss it and never cancel a waiting close.
+                let shutdownTimeout = Duration.seconds(4).scaled
                 var connection: Connection? = try await connectTLS(to: server,
-                                                                   tls: try certificates.client(shutdownTimeout: .seconds(4)))
+                                                                   tls: try certificates.client(shutdownTimeout: shutdownTimeout))
                 let closing = Task { [connection] in try await connection!.close() }
                 try await waitUntil("close() waits for close_notify") {
                     await connection!.inspect { $0.closeWaiters.count } == 1
@@ -109,7 +112,7 @@ extension FastStreamsTests {
                 connection = nil
                 // Past the shutdown timeout (long enough that a loaded machine still cancels
                 // first): the process is still alive, the loop still works.
-                try await Task.sleep(for: .milliseconds(4500))
+                try await Task.sleep(for: shutdownTimeout + .milliseconds(500))
                 gate.open()
                 try await withTLSConnection(to: server, tls: try certificates.client()) { connection in
                     try connection.writer.write("alive")

@@ -31,7 +31,11 @@ extension SocketStream {
         } else {
             throw StreamError.invalidArgument("no layer can be installed on top of this connection's I/O (kernel TLS)")
         }
-        io = try make(LayerBase(socket: socket, codec: codec, buffered: Array(inbound.chunks)))
+        // Not `Array(inbound.chunks)` when empty: the standard library makes an empty Array from a
+        // Deque by writing its count (0) into the process-wide empty-array singleton, a data race
+        // between loops installing layers at once (ThreadSanitizer reports it).
+        let buffered = inbound.chunks.isEmpty ? [] : Array(inbound.chunks)
+        io = try make(LayerBase(socket: socket, codec: codec, buffered: buffered))
         bytesRead &-= min(bytesRead, UInt64(inbound.count))  // the layer's input: counted again once decoded
         inbound.removeAll()
     }

@@ -123,7 +123,7 @@ extension ChildProcess {
     /// Waits for a stdout line starting with `prefix`, or returns nil once the child exited
     /// without one (no issue recorded: the caller may retry).
     func lineIfRunning(startingWith prefix: String, timeout: Duration = .seconds(30)) async throws -> String? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout.scaled
         while ContinuousClock.now < deadline {
             for line in stdout.split(separator: "\n") where line.hasPrefix(prefix) {
                 return String(line.dropFirst(prefix.count))
@@ -137,7 +137,7 @@ extension ChildProcess {
     /// Waits up to `timeout` for the child to exit while collecting its stdout (so it never
     /// blocks on a full pipe); returns the exit code (nil: still running or killed by a signal).
     func waitForExitCollectingOutput(timeout: Duration) async throws -> Int32? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout.scaled
         while isRunning, ContinuousClock.now < deadline {
             _ = stdout
             try await Task.sleep(for: .milliseconds(10))
@@ -155,7 +155,7 @@ func startOpenSSLServer(in directory: String, _ arguments: [String]) async throw
         let port = try unusedPort()
         let child = try ChildProcess(shell: #"cd "$0" && exec openssl s_server "$@""#,
                                      arguments: [directory, "-accept", "127.0.0.1:\(port)"] + arguments)
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + Duration.seconds(30).scaled
         while child.isRunning, !isListening(port: port), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
