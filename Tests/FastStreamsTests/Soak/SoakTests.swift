@@ -32,9 +32,11 @@ struct Soak {
         let clientTLS = [try certificates.client(version: .tls12), try certificates.client(version: .tls13)]
         let settings = settings
         let serverTLS = try certificates.server()
-        // OpenSSL's session cache on the server side (TLS 1.2 session IDs; up to 20,480 sessions
-        // for 300 s by default): a bounded cache, not a leak, so its size is shown with the RSS.
-        @Sendable func cachedSessions() -> Int { SSL_CTX_ctrl(serverTLS.context, SSL_CTRL_SESS_NUMBER, 0, nil) }
+        // Sessions in OpenSSL's internal caches (server, and both clients: up to 20,480 each by
+        // default, which would look like a leak), shown with the RSS.
+        @Sendable func cachedSessions() -> Int {
+            ([serverTLS] + clientTLS).reduce(0) { $0 + SSL_CTX_ctrl($1.context, SSL_CTRL_SESS_NUMBER, 0, nil) }
+        }
         let before = ResourceSample.now()
         try await withServer { tcp in
             try await withTLSServer(serverTLS) { tls in
@@ -68,7 +70,7 @@ struct Soak {
                                     guard i < limit else { return }
                                     try await churnOnce(i)
                                     if (i + 1) % (settings.churns / 10) == 0 {
-                                        let line = "\(i + 1): RSS \(mebibytes(ResourceSample.residentBytes())), malloc in use \(mebibytes(Int(mallinfo2().uordblks))), \(cachedSessions()) cached sessions"
+                                        let line = "\(i + 1): RSS \(mebibytes(ResourceSample.residentBytes())), \(cachedSessions()) cached sessions"
                                         curve.append(line)
                                     }
                                 }
@@ -95,7 +97,7 @@ struct Soak {
                         "RSS grew \(mebibytes(end.rss - warm.rss)) after warm-up (tolerance \(mebibytes(SoakSettings.rssTolerance)))")
                 print("soak [\(settings.name)] churn: \(done.reduce(0, +)) churns (TCP close \(done[0]), TCP reset \(done[1]), "
                       + "TLS close \(done[2]), TLS reset \(done[3])) in \(elapsed); before \(before); servers up \(baseline) fds; "
-                      + "after warm-up (\(settings.warmUpChurns) churns) \(warm); end \(end), \(cachedSessions()) sessions in the server's cache; "
+                      + "after warm-up (\(settings.warmUpChurns) churns) \(warm); end \(end), \(cachedSessions()) sessions in OpenSSL's caches; "
                       + "RSS change after warm-up \(signedMebibytes(end.rss - warm.rss)) (tolerance \(mebibytes(SoakSettings.rssTolerance))); "
                       + "during the run \(samples); by churns done: \(curve.all.joined(separator: "; "))")
             }
