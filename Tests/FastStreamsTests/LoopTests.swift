@@ -27,6 +27,29 @@ extension FastStreamsTests {
             #expect(order.withLock { $0 } == Array(0..<100))
         }
 
+        /// A loop that always has another job queued (a task resuming a task, over and over)
+        /// still fires its due timers: connect, handshake and close timeouts depend on it.
+        @Test func timersFireWhileJobsKeepComing() async throws {
+            let group = try EventLoopGroup(loopCount: 1)
+            defer { group.shutdown() }
+            let loop = group.loops[0]
+            let stop = Atomic(false)
+            // Each job queues the next one until told to stop (after 10 s at the latest).
+            @Sendable func spin(until deadline: ContinuousClock.Instant) {
+                guard !stop.load(ordering: .relaxed), ContinuousClock.now < deadline else { return }
+                loop.execute { spin(until: deadline) }
+            }
+            let started = ContinuousClock.now
+            let fired = await withCheckedContinuation { (done: CheckedContinuation<Duration, Never>) in
+                loop.execute {
+                    spin(until: started + .seconds(10))
+                    _ = loop.schedule(after: .milliseconds(100)) { done.resume(returning: ContinuousClock.now - started) }
+                }
+            }
+            stop.store(true, ordering: .relaxed)
+            #expect(fired < .seconds(5), "a 100 ms timer fired after \(fired) on a busy loop")
+        }
+
         @Test func taskExecutorPreferenceRunsOnTheLoop() async throws {
             let group = try EventLoopGroup(loopCount: 2)
             defer { group.shutdown() }

@@ -160,7 +160,12 @@ public final class EventLoop: @unchecked Sendable {
         while true {
             runJobs()
             if stopping { break }
-            let timeout = localJobs.isEmpty ? runTimers() : 0
+            // Due timers fire every turn, even while jobs keep coming: a loop that always had
+            // another job queued used to skip them for as long as that lasted (connect, handshake
+            // and close timeouts with them). Queued jobs (some may come from the timers) mean
+            // epoll only polls.
+            let untilNextTimer = runTimers()
+            let timeout = localJobs.isEmpty ? untilNextTimer : 0
             let n = epoll_wait(epollFD, events, capacity, timeout)
             if n < 0 { continue }  // EINTR
             for i in 0..<Int(n) {

@@ -68,7 +68,7 @@ struct TLSCertificates: Sendable {
         atexit { removeCertificateDirectory() }
         let child = try ChildProcess(shell: generationScript, arguments: [directory])
         defer { child.terminate() }
-        let status = try await child.waitForExit(timeout: .seconds(60))
+        let status = try await child.waitForExit(timeout: .seconds(300))  // the KTLS VM is emulated
         guard status == 0 else {
             Issue.record("certificate generation failed (\(String(describing: status))): \(child.stderrTail)")
             throw TestFailure("certificate generation")
