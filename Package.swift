@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "EchoServer", targets: ["EchoServer"]),
         .executable(name: "EchoClient", targets: ["EchoClient"]),
         .executable(name: "FileServer", targets: ["FileServer"]),
+        .executable(name: "HTTPServer", targets: ["HTTPServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -55,18 +56,34 @@ let package = Package(
             dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/EchoClient"
         ),
+        // What the HTTP examples share: the request-head parser and limits, response heads,
+        // safe file opening below a root, byte ranges, the blocking-call pool, signal handling.
+        .target(
+            name: "HTTPCore",
+            dependencies: ["FastStreams", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/HTTPCore"
+        ),
         .executableTarget(
             name: "FileServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS",
+                "FastStreams", "FastStreamsTLS", "HTTPCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/FileServer"
         ),
+        .executableTarget(
+            name: "HTTPServer",
+            dependencies: [
+                "FastStreams", "FastStreamsTLS", "HTTPCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/HTTPServer"
+        ),
         .testTarget(
             name: "FastStreamsTests",
-            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["FastStreams", "FastStreamsTLS", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", "HTTPServer", "HTTPCore", .product(name: "SystemPackage", package: "swift-system")]
         ),
     ],
     swiftLanguageModes: [.v6]

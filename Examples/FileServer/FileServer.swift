@@ -2,6 +2,7 @@ import ArgumentParser
 import FastStreams
 import FastStreamsTLS
 import Glibc
+import HTTPCore
 
 /// A small static file server: HTTP/1.0 and 1.1 GET and HEAD of the regular files below a
 /// folder, over TLS, sending file bodies with `writer.sendfile` (SSL_sendfile when kernel TLS send

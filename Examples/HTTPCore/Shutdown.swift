@@ -5,11 +5,11 @@ import Synchronization
 /// `listening on` is not lost) and lets a task wait for the first one, as Examples/EchoServer does:
 /// a C handler writes the signal number to a pipe (the only async-signal-safe way out of a
 /// handler) and a thread of its own blocks on the pipe.
-struct SignalCatcher: Sendable {
+package struct SignalCatcher: Sendable {
     private let readEnd: Int32
 
     /// Installs the handlers for `signals`.
-    init(_ signals: [Int32]) {
+    package init(_ signals: [Int32]) {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { fatalError("pipe: errno \(errno)") }
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
@@ -27,7 +27,7 @@ struct SignalCatcher: Sendable {
     }
 
     /// Waits for the first caught signal and returns its number.
-    func wait() async -> Int32 {
+    package func wait() async -> Int32 {
         let readEnd = readEnd
         return await withCheckedContinuation { continuation in
             BlockingPool.startThread {
@@ -45,7 +45,7 @@ nonisolated(unsafe) private var signalPipe: Int32 = -1
 
 /// Tells connections waiting for their next request that the server is stopping, so an idle
 /// keep-alive connection closes at once instead of holding the shutdown until its deadline.
-final class ShutdownNotice: Sendable {
+package final class ShutdownNotice: Sendable {
     private struct State {
         var triggered = false
         var nextID = 0
@@ -54,8 +54,13 @@ final class ShutdownNotice: Sendable {
 
     private let state = Mutex(State())
 
+    package init() {}
+
+    /// Whether ``trigger()`` was called.
+    package var isTriggered: Bool { state.withLock { $0.triggered } }
+
     /// Wakes every waiter, and makes later waits return at once.
-    func trigger() {
+    package func trigger() {
         let waiters = state.withLock { state in
             state.triggered = true
             defer { state.waiters = [:] }
@@ -65,7 +70,7 @@ final class ShutdownNotice: Sendable {
     }
 
     /// Returns once ``trigger()`` was called, or when the waiting task is cancelled.
-    func wait() async {
+    package func wait() async {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
