@@ -1,0 +1,75 @@
+import Glibc
+import Testing
+import FastStreams
+
+extension FastStreamsTests {
+    /// Examples/HTTPServer's timeouts and stop: a silent or slow client is disconnected after
+    /// `--client-timeout`; SIGTERM and SIGINT close idle connections at once, let an answer under
+    /// way finish, and exit with status 0.
+    @Suite struct HTTPServerLifecycleTests {
+        @Test func silentConnectionIsClosedAfterTheTimeout() async throws {
+            try await withHTTPServer(["--client-timeout", "1"]) { server, _ in
+                let start = ContinuousClock.now
+                let connection = try await server.connect()
+                defer { connection.abort() }
+                let exchange = try await server.receive(on: connection, responses: 0, quiet: .seconds(10), within: .seconds(10))
+                let elapsed = ContinuousClock.now - start
+                #expect(exchange.closed)
+                #expect(exchange.responses.isEmpty)
+                #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(8), "closed after \(elapsed)")
+            }
+        }
+
+        @Test func idleKeepAliveAndSlowBodyAreClosedAfterTheTimeout() async throws {
+            try await withHTTPServer(["--client-timeout", "1"]) { server, _ in
+                let idle = try await server.exchange(String.request("GET /plaintext HTTP/1.1", "Host: x"), responses: 1,
+                                                     quiet: .seconds(10), within: .seconds(10))
+                #expect(idle.statuses == [200])
+                #expect(idle.closed, "the idle keep-alive connection was not closed")
+                let slow = try await server.exchange(String.request("POST /echo HTTP/1.1", "Host: x", "Content-Length: 10") + Array("abc".utf8),
+                                                     responses: 0, quiet: .seconds(10), within: .seconds(10))
+                #expect(slow.responses.isEmpty)
+                #expect(slow.closed, "the connection waiting for a body was not closed")
+            }
+        }
+
+        @Test func slowlorisHeadIsClosedThoughBytesKeepComing() async throws {
+            try await withHTTPServer(["--client-timeout", "2"]) { server, _ in
+                let connection = try await server.connect()
+                defer { connection.abort() }
+                let start = ContinuousClock.now
+                let dribble = Task {
+                    for byte in Array("GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: 0x61, count: 200) {
+                        guard (try? connection.writer.write([byte])) != nil else { return }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                defer { dribble.cancel() }
+                let exchange = try await server.receive(on: connection, responses: 0, quiet: .seconds(15), within: .seconds(15))
+                let elapsed = ContinuousClock.now - start
+                #expect(exchange.closed)
+                #expect(exchange.responses.isEmpty)
+                #expect(elapsed < .seconds(10), "closed after \(elapsed)")
+            }
+        }
+
+        @Test(arguments: [SIGTERM, SIGINT])
+        func signalClosesIdleConnectionsAndExitsWithStatusZero(signal: Int32) async throws {
+            try await withHTTPServer { server, process in
+                let idle = try await server.connect()
+                defer { idle.abort() }
+                try idle.writer.write(String.request("GET /plaintext HTTP/1.1", "Host: x"))
+                let first = try await server.receive(on: idle, responses: 1, quiet: .milliseconds(10))
+                #expect(first.statuses == [200])
+                process.send(signal)
+                let start = ContinuousClock.now
+                let rest = try await server.receive(on: idle, responses: 0, quiet: .seconds(10), within: .seconds(10))
+                #expect(rest.closed)
+                #expect(ContinuousClock.now - start < .seconds(4), "idle connection held until the shutdown deadline")
+                let status = try await process.waitForExit(timeout: .seconds(20))
+                #expect(status == 0, "exit status; stderr: \(process.stderrTail)")
+                #expect(process.stdout.contains("received signal \(signal), closing"))
+            }
+        }
+    }
+}
