@@ -107,13 +107,17 @@ def check_answers(port, tls):
             sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             data = b""
             while b"\r\n\r\n" not in data:
-                data += sock.recv(65536) or b"!"
-                if data.endswith(b"!"):
+                received = sock.recv(65536)
+                if not received:
                     raise RuntimeError(f"{path}: connection closed")
+                data += received
             head, rest = data.split(b"\r\n\r\n", 1)
             length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
             while len(rest) < length:
-                rest += sock.recv(65536)
+                received = sock.recv(65536)
+                if not received:
+                    raise RuntimeError(f"{path}: connection closed in the body")
+                rest += received
             if not head.startswith(b"HTTP/1.1 200") or rest != body:
                 raise RuntimeError(f"{path}: got {head[:40]!r} {rest[:80]!r}")
 

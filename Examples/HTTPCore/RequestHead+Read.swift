@@ -64,7 +64,7 @@ extension RequestHead {
     }
 }
 
-/// The connection ended in the middle of a request head.
+/// The connection ended in the middle of a request (its head, or its body).
 package struct HeadTruncated: Error {
     package init() {}
 }

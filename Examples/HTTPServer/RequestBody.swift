@@ -38,18 +38,31 @@ enum RequestBody {
     /// Trailer fields after the last chunk, up to the empty line: checked, counted, dropped.
     private static func skipTrailers(_ reader: Reader, limits: HeadLimits) async throws {
         var budget = limits.headBytes
-        var count = 0
+        var lines: [[UInt8]] = []
         while true {
             guard budget > 2 else { throw HTTPError(status: .headerFieldsTooLarge, message: "trailers too large") }
             let line = try await crlfLine(reader, limit: budget, what: "trailer section")
             budget -= line.count + 2
-            if line.isEmpty { return }
-            count += 1
-            guard count <= limits.headerCount else {
+            if line.isEmpty { break }
+            guard lines.count < limits.headerCount else {
                 throw HTTPError(status: .headerFieldsTooLarge, message: "more than \(limits.headerCount) trailer fields")
             }
-            _ = try RequestHead.parse(trailerLine: line)
+            lines.append(line)
         }
+        if let error = firstMalformed(trailers: lines) { throw error }
+    }
+
+    /// The error for the first malformed trailer field, nil when all are well formed. (Checked
+    /// outside the async loop above: Swift 6.3.1's optimizer crashed on the typed-throws call there.)
+    private static func firstMalformed(trailers: [[UInt8]]) -> HTTPError? {
+        for line in trailers {
+            do {
+                _ = try RequestHead.parse(trailerLine: line)
+            } catch {
+                return error
+            }
+        }
+        return nil
     }
 
     /// A line that must end in CRLF, without it.

@@ -1,5 +1,8 @@
+import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 import NIOPosix
 import NIOSSL
 
@@ -61,7 +64,7 @@ let app = Application(
     configuration: .init(address: .hostname(options.host, port: options.port), serverName: "Hummingbird"),
     onServerRunning: { channel in
         print("listening on \(options.host):\(channel.localAddress?.port ?? options.port)")
-        fflush(stdout)
+        fflush(nil)
     },
     eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup(numberOfThreads: options.loops))
 )

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 // A minimal SwiftNIO HTTP/1.1 server in the shape of NIO's own NIOHTTP1Server example
 // (`configureHTTPServerPipeline(withErrorHandling: true)`, a `ChannelInboundHandler` of
@@ -100,30 +101,24 @@ private final class HTTPHandler: ChannelInboundHandler {
     }
 }
 
-/// The `Date` header's value, formatted at most once a second per thread.
+/// The `Date` header's value, formatted at most once a second for the process (as the other
+/// contenders do).
 enum HTTPDate {
-    private final class Cache {
-        var second = 0
-        var value = ""
-    }
-    private static let cache = ThreadSpecificVariable<Cache>()
+    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
 
     static var now: String {
-        let cache = Self.cache.currentValue ?? {
-            let made = Cache()
-            Self.cache.currentValue = made
-            return made
-        }()
-        var seconds = time(nil)
-        if seconds != cache.second {
-            var parts = tm()
-            gmtime_r(&seconds, &parts)
-            var buffer = [CChar](repeating: 0, count: 64)
-            let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-            cache.value = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            cache.second = seconds
+        let second = time(nil)
+        return cache.withLock { cache in
+            if cache.second != second {
+                var seconds = second
+                var parts = tm()
+                gmtime_r(&seconds, &parts)
+                var buffer = [CChar](repeating: 0, count: 64)
+                let count = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+                cache = (second, String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            return cache.text
         }
-        return cache.value
     }
 }
 
@@ -154,5 +149,5 @@ let bootstrap = ServerBootstrap(group: group)
 
 let channel = try bootstrap.bind(host: options.host, port: options.port).wait()
 print("listening on \(options.host):\(channel.localAddress?.port ?? options.port)")
-fflush(stdout)
+fflush(nil)
 try channel.closeFuture.wait()
