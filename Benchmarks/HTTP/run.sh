@@ -3,7 +3,7 @@
 # minimal NIOHTTP1 server and Hummingbird 2, each a release build in its own process.
 #
 #   Benchmarks/HTTP/run.sh           full run (10 s cells), writes docs/http-benchmarks.{md,json,png}
-#   Benchmarks/HTTP/run.sh --quick   CI smoke test (1 s cells, fewer of them, every answer checked,
+#   Benchmarks/HTTP/run.sh --quick   CI smoke test (2 s cells, fewer of them, every answer checked,
 #                                    no speed asserted); writes under Benchmarks/.build/quick/
 #
 # Other arguments go to wrk_bench.py (e.g. `--seconds 5 --connections 64 --transports http`).

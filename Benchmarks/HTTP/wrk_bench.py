@@ -38,20 +38,22 @@ EXPECTED = {"/plaintext": b"Hello, World!", "/json": b'{"message":"Hello, World!
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--server", action="append", required=True, help="ID=PATH of a server executable (repeatable)")
-    p.add_argument("--cert", required=True, help="PEM certificate for the HTTPS cells")
-    p.add_argument("--key", required=True, help="PEM key for the HTTPS cells")
+    p.add_argument("--server", action="append", default=[], help="ID=PATH of a server executable (repeatable)")
+    p.add_argument("--cert", help="PEM certificate for the HTTPS cells")
+    p.add_argument("--key", help="PEM key for the HTTPS cells")
     p.add_argument("--output", required=True, help="folder for http-benchmarks.{md,json,png}")
     p.add_argument("--seconds", type=float, default=10, help="measured seconds per cell")
     p.add_argument("--warmup", type=float, default=2, help="warm-up seconds per server process")
-    p.add_argument("--quick", action="store_true", help="smoke test: /plaintext and /json at 1 and 64 connections, 1 thread, 1 s cells")
+    p.add_argument("--quick", action="store_true", help="smoke test: /plaintext and /json at 1 and 64 connections, 1 thread, 2 s cells")
     p.add_argument("--routes", default="/plaintext,/json")
     p.add_argument("--connections", default="1,64,256")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--transports", default="http,https")
+    p.add_argument("--report-only", metavar="JSON", help="rewrite the report and chart from a saved http-benchmarks.json")
+    p.add_argument("--note", default="", help="a line for the report (e.g. how loaded the machine was)")
     a = p.parse_args()
     if a.quick:
-        a.seconds, a.warmup, a.connections, a.threads = 1, 0.5, "1,64", "1"
+        a.seconds, a.warmup, a.connections, a.threads = 2, 1, "1,64", "1"
     return a
 
 
@@ -149,6 +151,13 @@ def run_wrk(url, connections, seconds, server_threads):
 
 def main():
     args = parse_args()
+    if args.report_only:
+        with open(args.report_only) as f:
+            saved = json.load(f)
+        args.seconds, args.note = saved["meta"]["seconds"], args.note or saved["meta"].get("note", "")
+        args.date = saved["meta"]["date"]
+        write_report(args, saved["contenders"], saved["results"], saved["failures"])
+        return 0
     servers = [s.split("=", 1) for s in args.server]
     routes = args.routes.split(",")
     connection_counts = [int(c) for c in args.connections.split(",")]
@@ -175,11 +184,12 @@ def main():
                             cell, raw = run_wrk(base + route, connections, args.seconds, threads)
                             cpu = cpu_seconds(server.process.pid) - before
                             cell.update(contender=contender, transport=transport, threads=threads, route=route,
-                                        connections=connections, cpuSecondsPer100k=cpu / max(cell["requests"], 1) * 100_000)
+                                        connections=connections,
+                                        cpuSecondsPer100k=cpu / cell["requests"] * 100_000 if cell["requests"] else None)
                             results.append(cell)
                             print(f"{contender:12} {transport:5} t={threads} {route:10} c={connections:3}: "
                                   f"{cell['rps']:10.0f} req/s  p50 {cell['p50ms']:7.2f} ms  p99 {cell['p99ms']:7.2f} ms  "
-                                  f"CPU {cell['cpuSecondsPer100k']:.2f} s/100k", file=sys.stderr)
+                                  f"CPU {cell['cpuSecondsPer100k'] or 0:.2f} s/100k", file=sys.stderr)
                             if cell["errors"] or cell["non2xx"] or cell["requests"] == 0:
                                 failures.append(f"{label} {route} c={connections}: {cell['errors']} socket errors, "
                                                 f"{cell['non2xx']} non-2xx, {cell['requests']} requests\n{raw}")
@@ -198,8 +208,9 @@ def write_report(args, contenders, results, failures):
     os.makedirs(args.output, exist_ok=True)
     meta = {
         "seconds": args.seconds, "quick": args.quick, "cores": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+        "date": getattr(args, "date", None) or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].split(" Copyright")[0].strip(),
+        "note": args.note,
         "pinning": "1 server thread: server on CPU 0, wrk (1 thread) on CPU 1; 2 server threads: unpinned, wrk 2 threads",
     }
     with open(os.path.join(args.output, "http-benchmarks.json"), "w") as f:
@@ -213,6 +224,7 @@ def write_report(args, contenders, results, failures):
         "# HTTP benchmark: wrk against FastStreams' HTTPServer, NIOHTTP1 and Hummingbird 2", "",
         f"{meta['date']}, {meta['cores']} cores, {meta['wrk']}, {args.seconds:g} s per cell after a warm-up; "
         f"keep-alive connections; {meta['pinning']}. Made by `Benchmarks/HTTP/run.sh` (see Benchmarks/README.md).", "",
+    ] + ([f"**{args.note}**", ""] if args.note else []) + [
         "Each cell: requests/s · latency p50 / p99 (ms) · server CPU seconds (user + system) per 100,000 requests.", "",
         "| transport | threads | route | conns | " + " | ".join(contenders) + " |",
         "|---|---|---|---|" + "---|" * len(contenders),
@@ -221,7 +233,7 @@ def write_report(args, contenders, results, failures):
         row = []
         for contender in contenders:
             r = by.get((key, contender))
-            row.append("failed" if r is None else
+            row.append("failed" if r is None or not r["requests"] else
                        f"{r['rps']:,.0f} · {r['p50ms']:.2f} / {r['p99ms']:.2f} · {r['cpuSecondsPer100k']:.2f} s")
         lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | " + " | ".join(row) + " |")
     if failures:
@@ -242,7 +254,7 @@ def write_chart(output, contenders, keys, by):
             values = []
             for contender in contenders:
                 r = by.get((key, contender))
-                values.append(f"{r['rps']:.0f} {r['cpuSecondsPer100k']:.3f}" if r else "NaN NaN")
+                values.append(f"{r['rps']:.0f} {r['cpuSecondsPer100k']:.3f}" if r and r["requests"] else "NaN NaN")
             f.write(f'"{label}" ' + " ".join(values) + "\n")
     plots_rps = ", ".join(f"'{data}' using {2 + 2 * i}:xtic(1) title '{c}'" for i, c in enumerate(contenders))
     plots_cpu = ", ".join(f"'{data}' using {3 + 2 * i}:xtic(1) title '{c}'" for i, c in enumerate(contenders))
