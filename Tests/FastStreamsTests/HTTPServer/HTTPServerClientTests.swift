@@ -69,12 +69,12 @@ extension FastStreamsTests {
                 let plain = try await curl(["--http1.0", server.url("/plaintext")])
                 #expect(plain.status == 200)
                 #expect(plain.body == Array("Hello, World!".utf8))
-                let closes = try await server.exchange(String.request("GET /plaintext HTTP/1.0"))
+                let closes = try await server.exchange(String.request("GET /plaintext HTTP/1.0"), awaitClose: true)
                 #expect(closes.statuses == [200])
                 #expect(closes.responses.first?.headers["connection"] == "close")
                 #expect(closes.closed)
                 let keeps = try await server.exchange(String.request("GET /plaintext HTTP/1.0", "Connection: keep-alive")
-                                                     + String.request("GET /json HTTP/1.0"), responses: 2)
+                                                     + String.request("GET /json HTTP/1.0"), responses: 2, awaitClose: true)
                 #expect(keeps.statuses == [200, 200])
                 #expect(keeps.responses.first?.headers["connection"] == "keep-alive")
                 #expect(keeps.closed)
@@ -166,7 +166,7 @@ extension FastStreamsTests {
                 #expect(final.responses.first?.text == "hello")
                 // Too large for the limit: 413 at once, no 100, and the connection closes.
                 let refused = try await server.exchange(String.request("POST /echo HTTP/1.1", "Host: x",
-                                                                       "Content-Length: 2000000", "Expect: 100-continue"))
+                                                                       "Content-Length: 2000000", "Expect: 100-continue"), awaitClose: true)
                 #expect(refused.statuses == [413])
                 #expect(refused.closed)
             }
@@ -182,7 +182,7 @@ extension FastStreamsTests {
                     + String.request("GET /missing HTTP/1.1", "Host: x")
                     + String.request("GET /index.txt HTTP/1.1", "Host: x", "Connection: close")
                     + String.request("GET /plaintext HTTP/1.1", "Host: x")  // after close: never answered
-                let exchange = try await server.exchange(requests, responses: 6)
+                let exchange = try await server.exchange(requests, responses: 6, awaitClose: true)
                 #expect(exchange.statuses == [200, 200, 200, 200, 404, 200])
                 #expect(exchange.responses.map(\.text) == ["Hello, World!", #"{"message":"Hello, World!"}"#, "12345",
                                                           "abcde", "404 Not Found\n", HTTPServerProcess.index])

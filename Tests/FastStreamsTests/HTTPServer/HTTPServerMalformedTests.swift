@@ -73,7 +73,7 @@ extension FastStreamsTests {
         @Test(arguments: cases)
         func refusedWithItsStatus(_ testCase: Case) async throws {
             try await withHTTPServer(["--max-body-bytes", "1024"]) { server, _ in
-                let exchange = try await server.exchange(testCase.bytes, responses: 1)
+                let exchange = try await server.exchange(testCase.bytes, responses: 1, awaitClose: testCase.closes)
                 #expect(exchange.statuses == [testCase.status], "\(exchange.allText.prefix(300))")
                 #expect(exchange.closed == testCase.closes)
                 #expect(!exchange.allText.contains("Hello, World!"), "a smuggled request was served")
@@ -107,7 +107,7 @@ extension FastStreamsTests {
                 defer { connection.abort() }
                 try connection.writer.write(String.request("POST /echo HTTP/1.1", "Host: x", "Content-Length: 10") + Array("hello".utf8))
                 connection.writer.finish()
-                let exchange = try await server.receive(on: connection, responses: 0)
+                let exchange = try await server.receive(on: connection, responses: 0, awaitClose: true)
                 #expect(exchange.responses.isEmpty)
                 #expect(exchange.closed)
             }

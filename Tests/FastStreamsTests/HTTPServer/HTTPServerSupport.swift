@@ -75,20 +75,22 @@ struct RawExchange: Sendable {
 }
 
 extension HTTPServerProcess {
-    /// Sends `request` on a new connection (in pieces when `pieces` is given, 50 ms apart) and
-    /// reads until the server closes or `responses` final responses came and nothing else
-    /// arrives for `quiet`; `headRequests`: how many of the responses answer HEAD (no body).
-    func exchange(_ request: [UInt8], responses expected: Int = 1, headRequests: Int = 0,
+    /// Sends `request` on a new connection and reads until the server closes, or until
+    /// `responses` responses came and then nothing else for `quiet` (with `awaitClose`: until the
+    /// server closes, however long that takes within `timeout`, so a slow close on a loaded
+    /// machine is not mistaken for none); `headRequests`: how many responses answer HEAD (no body).
+    func exchange(_ request: [UInt8], responses expected: Int = 1, headRequests: Int = 0, awaitClose: Bool = false,
                   quiet: Duration = .milliseconds(300), within timeout: Duration = .seconds(15)) async throws -> RawExchange {
         let connection = try await connect()
         defer { connection.abort() }
         try connection.writer.write(request)
         try await connection.writer.drain()
-        return try await receive(on: connection, responses: expected, headRequests: headRequests, quiet: quiet, within: timeout)
+        return try await receive(on: connection, responses: expected, headRequests: headRequests, awaitClose: awaitClose,
+                                 quiet: quiet, within: timeout)
     }
 
-    /// Reads from `connection` as ``exchange(_:responses:headRequests:quiet:within:)`` does.
-    func receive(on connection: Connection, responses expected: Int, headRequests: Int = 0,
+    /// Reads from `connection` as ``exchange(_:responses:headRequests:awaitClose:quiet:within:)`` does.
+    func receive(on connection: Connection, responses expected: Int, headRequests: Int = 0, awaitClose: Bool = false,
                  quiet: Duration = .milliseconds(300), within timeout: Duration = .seconds(15)) async throws -> RawExchange {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
@@ -96,7 +98,7 @@ extension HTTPServerProcess {
         while ContinuousClock.now < deadline {
             let parsed = Self.parse(received, headRequests: headRequests)
             // Enough answers: wait a little longer only to see whether more (wrongly) arrives.
-            let wait: Duration = parsed.responses.count >= expected ? quiet : deadline - ContinuousClock.now
+            let wait: Duration = parsed.responses.count >= expected && !awaitClose ? quiet : deadline - ContinuousClock.now
             let reader = connection.reader
             let next = try await withTimeout(wait) { () async -> ReadResult in
                 do {
