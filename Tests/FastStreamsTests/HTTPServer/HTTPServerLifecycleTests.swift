@@ -21,13 +21,17 @@ extension FastStreamsTests {
         }
 
         @Test func idleKeepAliveAndSlowBodyAreClosedAfterTheTimeout() async throws {
-            try await withHTTPServer(["--client-timeout", "1"]) { server, _ in
+            // 3 s rather than 1: on a loaded machine the first request must still be answered
+            // before the timeout can strike.
+            try await withHTTPServer(["--client-timeout", "3"]) { server, _ in
+                let start = ContinuousClock.now
                 let idle = try await server.exchange(String.request("GET /plaintext HTTP/1.1", "Host: x"), responses: 1,
-                                                     quiet: .seconds(10), within: .seconds(10))
+                                                     awaitClose: true, within: .seconds(20))
                 #expect(idle.statuses == [200])
                 #expect(idle.closed, "the idle keep-alive connection was not closed")
+                #expect(ContinuousClock.now - start >= .milliseconds(2900), "closed before the timeout")
                 let slow = try await server.exchange(String.request("POST /echo HTTP/1.1", "Host: x", "Content-Length: 10") + Array("abc".utf8),
-                                                     responses: 0, quiet: .seconds(10), within: .seconds(10))
+                                                     responses: 0, awaitClose: true, within: .seconds(20))
                 #expect(slow.responses.isEmpty)
                 #expect(slow.closed, "the connection waiting for a body was not closed")
             }
