@@ -80,7 +80,7 @@ extension HTTPServerProcess {
     /// server closes, however long that takes within `timeout`, so a slow close on a loaded
     /// machine is not mistaken for none); `headRequests`: how many responses answer HEAD (no body).
     func exchange(_ request: [UInt8], responses expected: Int = 1, headRequests: Int = 0, awaitClose: Bool = false,
-                  quiet: Duration = .milliseconds(300), within timeout: Duration = .seconds(15)) async throws -> RawExchange {
+                  quiet: Duration = .milliseconds(300), within timeout: Duration = .seconds(30)) async throws -> RawExchange {
         let connection = try await connect()
         defer { connection.abort() }
         try connection.writer.write(request)
@@ -91,7 +91,7 @@ extension HTTPServerProcess {
 
     /// Reads from `connection` as ``exchange(_:responses:headRequests:awaitClose:quiet:within:)`` does.
     func receive(on connection: Connection, responses expected: Int, headRequests: Int = 0, awaitClose: Bool = false,
-                 quiet: Duration = .milliseconds(300), within timeout: Duration = .seconds(15)) async throws -> RawExchange {
+                 quiet: Duration = .milliseconds(300), within timeout: Duration = .seconds(30)) async throws -> RawExchange {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var closed = false
