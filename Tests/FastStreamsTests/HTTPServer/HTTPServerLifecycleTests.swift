@@ -12,11 +12,14 @@ extension FastStreamsTests {
                 let start = ContinuousClock.now
                 let connection = try await server.connect()
                 defer { connection.abort() }
-                let exchange = try await server.receive(on: connection, responses: 0, quiet: .seconds(10), within: .seconds(10))
+                let exchange = try await server.receive(on: connection, responses: 0, awaitClose: true, within: .seconds(60))
                 let elapsed = ContinuousClock.now - start
                 #expect(exchange.closed)
+                #expect(!exchange.reset)
                 #expect(exchange.responses.isEmpty)
-                #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(8), "closed after \(elapsed)")
+                // The upper bound only tells "closed by the timeout" from "never closed": on a
+                // loaded 2-core machine a 1 s timer can fire many seconds late.
+                #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(30), "closed after \(elapsed)")
             }
         }
 
@@ -49,11 +52,12 @@ extension FastStreamsTests {
                     }
                 }
                 defer { dribble.cancel() }
-                let exchange = try await server.receive(on: connection, responses: 0, quiet: .seconds(15), within: .seconds(15))
+                let exchange = try await server.receive(on: connection, responses: 0, awaitClose: true, within: .seconds(40))
                 let elapsed = ContinuousClock.now - start
                 #expect(exchange.closed)
                 #expect(exchange.responses.isEmpty)
-                #expect(elapsed < .seconds(10), "closed after \(elapsed)")
+                // The dribble lasts about 24 s: a timeout restarted by every byte would end after it.
+                #expect(elapsed < .seconds(20), "closed after \(elapsed)")
             }
         }
 
@@ -66,10 +70,11 @@ extension FastStreamsTests {
                 let first = try await server.receive(on: idle, responses: 1, quiet: .milliseconds(10))
                 #expect(first.statuses == [200])
                 process.send(signal)
-                let start = ContinuousClock.now
-                let rest = try await server.receive(on: idle, responses: 0, quiet: .seconds(10), within: .seconds(10))
+                let rest = try await server.receive(on: idle, responses: 0, awaitClose: true, within: .seconds(30))
                 #expect(rest.closed)
-                #expect(ContinuousClock.now - start < .seconds(4), "idle connection held until the shutdown deadline")
+                // Closed cleanly at once, not aborted (reset) at the 5 s shutdown deadline. (Time
+                // is no witness here: on a loaded machine even a prompt close can come late.)
+                #expect(!rest.reset, "the idle connection was aborted at the shutdown deadline")
                 let status = try await process.waitForExit(timeout: .seconds(20))
                 #expect(status == 0, "exit status; stderr: \(process.stderrTail)")
                 #expect(process.stdout.contains("received signal \(signal), closing"))

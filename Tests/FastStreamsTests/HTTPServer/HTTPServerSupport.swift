@@ -66,7 +66,11 @@ struct RawHTTPResponse: Sendable {
 /// or a 1xx's without a body) and whether the server then closed the connection.
 struct RawExchange: Sendable {
     var responses: [RawHTTPResponse]
+    /// The server ended the connection (cleanly or with a reset).
     var closed: Bool
+    /// It ended with a reset or an error rather than a clean end of stream (an abort at the
+    /// server's shutdown deadline, not a graceful close).
+    var reset = false
     /// Bytes after the last whole response.
     var leftover: [UInt8]
     var statuses: [Int] { responses.map(\.status) }
@@ -95,6 +99,7 @@ extension HTTPServerProcess {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var closed = false
+        var reset = false
         while ContinuousClock.now < deadline {
             let parsed = Self.parse(received, headRequests: headRequests)
             // Enough answers: wait a little longer only to see whether more (wrongly) arrives.
@@ -105,24 +110,27 @@ extension HTTPServerProcess {
                     guard let chunk = try await reader.read() else { return .end }
                     return .data(chunk)
                 } catch {
-                    return .end  // reset counts as closed: the tests look at what came before
+                    return .reset
                 }
             }
             guard let next else { break }  // quiet (or the overall deadline)
             guard case .data(let chunk) = next else {
                 closed = true
+                if case .reset = next { reset = true }
                 break
             }
             received += chunk.array
         }
         var result = Self.parse(received, headRequests: headRequests)
         result.closed = closed
+        result.reset = reset
         return result
     }
 
     private enum ReadResult: Sendable {
         case data(Chunk)
         case end
+        case reset
     }
 
     /// Splits `bytes` into responses.
