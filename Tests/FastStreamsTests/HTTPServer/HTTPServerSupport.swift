@@ -45,9 +45,12 @@ func withHTTPServer(tls: Bool = false, _ arguments: [String] = [],
         let certificates = try await TLSCertificates.shared()
         tlsArguments = ["--tls-cert", certificates.path("server.pem"), "--tls-key", certificates.path("server.key")]
     }
+    // A long client timeout unless the test sets one: on a loaded machine the server can be
+    // starved for seconds, and its 10 s default would close a connection before reading it.
+    let timeout = arguments.contains("--client-timeout") ? [] : ["--client-timeout", "120"]
     let server = try ChildProcess(shell: #"exec "$0" "$@""#, arguments: [
         ChildProcess.executablePath("HTTPServer"), "--port", "0", "--loops", "2", "--root", root,
-    ] + tlsArguments + arguments)
+    ] + timeout + tlsArguments + arguments)
     defer { server.terminate() }
     let port = try await server.listeningPort()
     try await body(HTTPServerProcess(port: port, tls: tls, root: root), server)
