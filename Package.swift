@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "EchoServer", targets: ["EchoServer"]),
         .executable(name: "EchoClient", targets: ["EchoClient"]),
         .executable(name: "FileServer", targets: ["FileServer"]),
+        .executable(name: "HTTPServer", targets: ["HTTPServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -73,10 +74,17 @@ let package = Package(
             dependencies: ["FastStreams", "FastStreamsTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/EchoClient"
         ),
+        // What the HTTP examples share: the request-head parser and limits, response heads,
+        // safe file opening below a root, byte ranges, the blocking-call pool, signal handling.
+        .target(
+            name: "HTTPCore",
+            dependencies: ["FastStreams", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Examples/HTTPCore"
+        ),
         .executableTarget(
             name: "FileServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS",
+                "FastStreams", "FastStreamsTLS", "HTTPCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -84,10 +92,21 @@ let package = Package(
             ],
             path: "Examples/FileServer"
         ),
+        .executableTarget(
+            name: "HTTPServer",
+            dependencies: [
+                "FastStreams", "FastStreamsTLS", "HTTPCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/HTTPServer"
+        ),
         .testTarget(
             name: "FastStreamsTests",
             dependencies: [
-                "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer",
+                "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", "HTTPServer", "HTTPCore",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -10,6 +10,9 @@
 # It also makes Benchmarks/.build/python-venv (Python/setup-venv.sh: aiofastnet + uvloop from PyPI)
 # for the optional Python contender; if that fails, its cells read "skipped" and the run goes on.
 #
+# Then it runs the HTTP benchmark, Benchmarks/HTTP/run.sh (with --quick when given; skipped with
+# FSB_SKIP_HTTP=1): wrk against Examples/HTTPServer, NIOHTTP1 and Hummingbird 2.
+#
 # Any other arguments go to the FastStreamsBench executable (see `FastStreamsBench run --help`),
 # e.g. `--seconds 5`, `--cells pingpong-256`, `--contenders faststreams,c-epoll`, `--output DIR`.
 set -euo pipefail
@@ -66,4 +69,10 @@ extra=()
 [[ $has_output -eq 0 ]] && extra+=(--output "$out")
 
 echo "== running $bin run $* ${extra[*]}" >&2
-exec "$bin" run --malloc-counter "$counter" "${extra[@]}" "$@"
+"$bin" run --malloc-counter "$counter" "${extra[@]}" "$@"
+
+# The HTTP benchmark (wrk against three servers; HTTP/run.sh), unless FSB_SKIP_HTTP=1.
+if [[ "${FSB_SKIP_HTTP:-0}" != 1 ]]; then
+    echo "== HTTP benchmark (Benchmarks/HTTP/run.sh)" >&2
+    if [[ $quick -eq 1 ]]; then bash "$here/HTTP/run.sh" --quick; else bash "$here/HTTP/run.sh"; fi
+fi

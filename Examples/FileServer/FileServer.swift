@@ -2,6 +2,7 @@ import ArgumentParser
 import FastStreams
 import FastStreamsTLS
 import Glibc
+import HTTPCore
 import Logging
 import ServiceLifecycle
 

@@ -1,4 +1,5 @@
 import FastStreams
+import HTTPCore
 import SystemPackage
 
 /// What every connection of the server shares.
@@ -20,6 +21,7 @@ struct ServerContext: Sendable {
 struct HTTPSession {
     let connection: Connection
     let context: ServerContext
+    private let serverName = "FastStreams-FileServer"
 
     /// How the wait for a request head ended.
     private enum Next: Sendable {
@@ -121,10 +123,10 @@ struct HTTPSession {
                                extra: [("Content-Range", "bytes */\(file.size)")])
             return
         case .whole:
-            response = ResponseHead(.ok, keepAlive: keepAlive)
+            response = ResponseHead(.ok, keepAlive: keepAlive, server: serverName)
             bytes = file.size > 0 ? 0...(file.size - 1) : nil
         case .part(let part):
-            response = ResponseHead(.partialContent, keepAlive: keepAlive)
+            response = ResponseHead(.partialContent, keepAlive: keepAlive, server: serverName)
             response.add("Content-Range", "bytes \(part.lowerBound)-\(part.upperBound)/\(file.size)")
             bytes = part
         }
@@ -143,7 +145,7 @@ struct HTTPSession {
     /// Sends a short text response (`head`: without its body, for HEAD).
     private func sendText(_ status: HTTPStatus, _ body: String, keepAlive: Bool, head: Bool,
                           extra: [(String, String)] = []) async throws {
-        var response = ResponseHead(status, keepAlive: keepAlive)
+        var response = ResponseHead(status, keepAlive: keepAlive, server: serverName)
         for (name, value) in extra { response.add(name, value) }
         response.add("Content-Type", "text/plain; charset=utf-8")
         response.add("Content-Length", "\(body.utf8.count)")

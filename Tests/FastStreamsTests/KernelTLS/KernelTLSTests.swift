@@ -209,6 +209,41 @@ extension FastStreamsTests {
             let line = try await server.waitForLine(startingWith: "connection from")
             #expect(line.contains("kernel TLS send=\(Self.kernelHasTLS) receive=\(Self.kernelHasTLS && cipher.version == .tls12)"))
         }
+
+        /// Examples/HTTPServer with `--ktls`: a static file over HTTPS fetched twice by curl on one
+        /// keep-alive connection, byte-exact; on a kernel with KTLS the kernel encrypted it
+        /// (TlsTxSw grows: SSL_sendfile).
+        @Test func httpServerSendsFilesWithKernelTLS() async throws {
+            let certificates = try await TLSCertificates.shared()
+            let root = temporaryPath("ktls-http-root")
+            try #require(mkdir(root, 0o700) == 0)
+            let content = randomBytes(2 * 1024 * 1024 + 7, seed: 31)
+            try writeFile(root + "/file.bin", content)
+            let outputs = [root + "/fetched1.bin", root + "/fetched2.bin"]
+            defer { unlink(root + "/file.bin"); for output in outputs { unlink(output) }; rmdir(root) }
+            let server = try ChildProcess(shell: #"exec "$0" "$@""#, arguments: [
+                ChildProcess.executablePath("HTTPServer"), "--root", root, "--port", "0", "--loops", "1", "--ktls",
+                "--tls-cert", certificates.path("server.pem"), "--tls-key", certificates.path("server.key"),
+            ])
+            defer { server.terminate() }
+            let port = try await server.listeningPort()
+            let before = TLSStat.read()
+            let url = "https://127.0.0.1:\(port)/file.bin"
+            // TLS 1.3 with AES-128-GCM: a suite OpenSSL 3.0 hands to the kernel for sending.
+            let curl = try ChildProcess(shell: #"exec curl --silent --show-error --insecure --tls13-ciphers TLS_AES_128_GCM_SHA256 --output "$0" "$1" --next --insecure --tls13-ciphers TLS_AES_128_GCM_SHA256 --output "$2" "$1""#,
+                                        arguments: [outputs[0], url, outputs[1]])
+            defer { curl.terminate() }
+            let status = try await curl.waitForExitCollectingOutput(timeout: .seconds(120))
+            #expect(status == 0, "curl: \(curl.stderrTail)")
+            for output in outputs {
+                let fetched = try readFile(output)
+                #expect(fetched.count == content.count)
+                #expect(sha256(fetched) == sha256(content))
+            }
+            if Self.kernelHasTLS {
+                #expect(TLSStat.read()["TlsTxSw", default: 0] > before["TlsTxSw", default: 0])
+            }
+        }
     }
 }
 

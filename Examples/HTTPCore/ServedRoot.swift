@@ -7,25 +7,25 @@ import SystemPackage
 /// nothing but a regular file is ever returned.
 ///
 /// The calls here may block on a slow disk: run ``open(_:)`` on a ``BlockingPool``.
-struct ServedRoot: Sendable {
+package struct ServedRoot: Sendable {
     /// The root directory (`O_RDONLY | O_DIRECTORY`), open for the life of the process.
-    let descriptor: Int32
+    package let descriptor: Int32
 
     /// Opens `path` as the root. The root itself may be reached through links: the operator chose it.
-    init(path: String) throws(Errno) {
+    package init(path: String) throws(Errno) {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw Errno(rawValue: errno) }
         descriptor = fd
     }
 
     /// A regular file opened for reading, with its size at the time it was opened.
-    struct OpenedFile: Sendable {
-        let descriptor: FileDescriptor
-        let size: Int64
+    package struct OpenedFile: Sendable {
+        package let descriptor: FileDescriptor
+        package let size: Int64
     }
 
     /// Why a path could not be served.
-    enum Failure: Error, Equatable, Sendable {
+    package enum Failure: Error, Equatable, Sendable {
         /// Nothing there, a directory, or a file where a folder was expected: 404.
         case notFound
         /// A symbolic link, a FIFO, a device or socket, or no permission: 403.
@@ -42,7 +42,7 @@ struct ServedRoot: Sendable {
     /// looked at with `fstatat(AT_SYMLINK_NOFOLLOW)`, so a FIFO or device is never opened at all,
     /// then opened with `O_NOFOLLOW | O_NONBLOCK` (should it have been swapped for a FIFO
     /// meanwhile, the open cannot block) and checked again with `fstat` on the open descriptor.
-    func open(_ path: RequestPath) -> Result<OpenedFile, Failure> {
+    package func open(_ path: RequestPath) -> Result<OpenedFile, Failure> {
         // A folder (the root, `/docs/`) is never served: no listings.
         guard !path.isFolder, let name = path.components.last else { return .failure(.notFound) }
         var folder = descriptor

@@ -6,14 +6,14 @@
 /// escape that decodes to NUL or `/`, or a component that is empty (`a//b`), `.` or `..` (also
 /// when encoded: `%2e%2e`). Clients normalize `.` and `..` away before sending, so such a path is
 /// an attempt to leave the root, not a real request. A trailing slash (`/docs/`) names a folder.
-struct RequestPath: Equatable, Sendable, CustomStringConvertible {
+package struct RequestPath: Equatable, Sendable, CustomStringConvertible {
     /// The decoded components, none empty, `.` or `..`, none containing NUL or `/`. Empty for `/`.
-    let components: [[UInt8]]
+    package let components: [[UInt8]]
     /// True for `/` and paths ending in `/`: a folder, never a file.
-    let isFolder: Bool
+    package let isFolder: Bool
 
     /// Parses a request target; nil when it must be refused.
-    init?(target: some Collection<UInt8>) {
+    package init?(target: some Collection<UInt8>) {
         let bytes = Array(target)
         guard bytes.first == UInt8(ascii: "/") else { return nil }
         // Every byte of the target must be visible ASCII; NUL, controls, spaces, DEL and non-ASCII
@@ -33,7 +33,7 @@ struct RequestPath: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// `%XX` escapes replaced by their byte; nil for a `%` not followed by two hex digits.
-    static func percentDecoded(_ raw: some Collection<UInt8>) -> [UInt8]? {
+    package static func percentDecoded(_ raw: some Collection<UInt8>) -> [UInt8]? {
         var result: [UInt8] = []
         result.reserveCapacity(raw.count)
         var iterator = raw.makeIterator()
@@ -60,10 +60,10 @@ struct RequestPath: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The last component (for the content type), or "" for the root.
-    var fileName: [UInt8] { components.last ?? [] }
+    package var fileName: [UInt8] { components.last ?? [] }
 
     /// `/a/b`, for logs (bytes that are not UTF-8 shown as U+FFFD).
-    var description: String {
+    package var description: String {
         let names = components.map { String(decoding: $0, as: UTF8.self) }
         return "/" + names.joined(separator: "/") + (isFolder && !names.isEmpty ? "/" : "")
     }

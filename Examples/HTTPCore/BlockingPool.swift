@@ -10,7 +10,7 @@ import Synchronization
 /// queue for another one, and everything else in the process goes on.
 ///
 ///     let size = await pool.run { fileSize(path) }   // runs on a pool thread, resumes the caller
-final class BlockingPool: @unchecked Sendable {
+package final class BlockingPool: @unchecked Sendable {
     // Safety: `jobs` is behind a Mutex; `ready` points to a semaphore (thread-safe by design)
     // created in init, never reassigned, and never destroyed: the pool lives as long as the process.
 
@@ -20,21 +20,21 @@ final class BlockingPool: @unchecked Sendable {
     private let ready: UnsafeMutablePointer<sem_t>
 
     /// Starts `threads` detached threads (at least one).
-    init(threads: Int) {
+    package init(threads: Int) {
         ready = .allocate(capacity: 1)
         sem_init(ready, 0, 0)
         for _ in 0..<max(1, threads) { Self.startThread { [self] in work() } }
     }
 
     /// Runs `job` on a pool thread and returns its result to the calling task.
-    func run<T: Sendable>(_ job: @escaping @Sendable () -> T) async -> T {
+    package func run<T: Sendable>(_ job: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             submit { continuation.resume(returning: job()) }
         }
     }
 
     /// Queues `job` for the next free thread.
-    func submit(_ job: @escaping @Sendable () -> Void) {
+    package func submit(_ job: @escaping @Sendable () -> Void) {
         jobs.withLock { $0.append(job) }
         sem_post(ready)
     }
@@ -49,7 +49,7 @@ final class BlockingPool: @unchecked Sendable {
     }
 
     /// Starts a detached thread running `body` (also used for the signal watcher).
-    static func startThread(_ body: @escaping @Sendable () -> Void) {
+    package static func startThread(_ body: @escaping @Sendable () -> Void) {
         final class Box: Sendable {
             let body: @Sendable () -> Void
             init(_ body: @escaping @Sendable () -> Void) { self.body = body }

@@ -6,7 +6,7 @@
 ///   file) → ``unsatisfiable`` (416, `Content-Range: bytes */size`);
 /// - anything else (several ranges, another unit, a malformed header) → ``whole`` (200): a
 ///   server may always ignore `Range`.
-enum ByteRange: Equatable, Sendable {
+package enum ByteRange: Equatable, Sendable {
     /// Send the whole file with 200.
     case whole
     /// Send these bytes (never empty, inside the file) with 206.
@@ -15,7 +15,7 @@ enum ByteRange: Equatable, Sendable {
     case unsatisfiable
 
     /// Evaluates the `Range` header `value` (nil when there is none) against `size`.
-    init(header value: String?, size: Int64) {
+    package init(header value: String?, size: Int64) {
         guard let value else {
             self = .whole
             return
@@ -68,7 +68,7 @@ enum ByteRange: Equatable, Sendable {
 
 extension Array where Element == UInt8 {
     /// Without leading and trailing spaces and tabs.
-    func trimmingSpaces() -> [UInt8] {
+    package func trimmingSpaces() -> [UInt8] {
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
         guard let start = firstIndex(where: { !isSpace($0) }), let end = lastIndex(where: { !isSpace($0) }) else { return [] }
         return Array(self[start...end])
