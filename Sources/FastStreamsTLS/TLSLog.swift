@@ -9,10 +9,14 @@ struct TLSLog {
     let local: SocketAddress?
     let peer: SocketAddress?
 
-    init(_ logger: Logger, _ connection: Connection) {
+    init(_ logger: Logger, local: SocketAddress? = nil, peer: SocketAddress? = nil) {
         self.logger = logger
-        local = connection.localAddress
-        peer = connection.remoteAddress
+        self.local = local
+        self.peer = peer
+    }
+
+    init(_ logger: Logger, _ connection: Connection) {
+        self.init(logger, local: connection.localAddress, peer: connection.remoteAddress)
     }
 
     /// `peer`, `local`, the session's version and cipher when known, `error` when given.

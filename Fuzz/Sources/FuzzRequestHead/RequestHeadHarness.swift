@@ -1,5 +1,5 @@
 import FastStreams
-@testable import FileServerParser
+@testable import HTTPCore
 import FuzzSupport
 
 /// The FileServer's request parsing: request heads read by `RequestHead.read` from a real reader

@@ -1,4 +1,5 @@
 @testable import FastStreams
+import Logging
 @testable import FastStreamsTLS
 import FuzzSupport
 
@@ -35,7 +36,8 @@ public final class TLSEndpoint {
         do {
             codec = TLSCodec(engine: try TLSEngine(configuration: configuration, serverSide: server,
                                                    serverName: server ? nil : "fuzz.faststreams.test",
-                                                   port: 443, socket: nil, loop: fuzzLoop))
+                                                   port: 443, socket: nil, loop: fuzzLoop,
+                                                   log: TLSLog(Logger(label: "fuzz"))))
         } catch { fatalError("engine: \(error)") }
     }
 
