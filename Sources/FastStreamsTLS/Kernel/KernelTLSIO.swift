@@ -18,6 +18,10 @@ final class KernelTLSIO: StreamIO {
     @exclusivity(unchecked) private(set) var isOutputBlocked = false
     private var sentCloseNotify = false
     private var files = FileReadBuffer()
+    /// The chunk a blocked `SSL_write` was given. With the kernel's TLS layer sending, OpenSSL
+    /// keeps no copy of a record it could not send: its retry reads the same memory again, so
+    /// the chunk stays alive until a later send completes the record (or the stream goes).
+    private var blockedChunk: Chunk?
 
     init(engine: TLSEngine, loop: EventLoop) {
         self.engine = engine
@@ -81,6 +85,9 @@ final class KernelTLSIO: StreamIO {
 
     // MARK: Output
 
+    /// With the kernel's TLS layer sending, OpenSSL's pending record is the caller's memory.
+    var sendKeepsReferringToBytes: Bool { engine.kernelSend }
+
     func send(_ bytes: UnsafeRawBufferPointer) -> (taken: Int, outcome: FlushOutcome) {
         guard case .done = handshakeStatus else { return (0, .flushed) }
         var taken = 0
@@ -108,7 +115,11 @@ final class KernelTLSIO: StreamIO {
             case .bytes(let chunk):
                 let (n, outcome) = chunk.withUnsafeBytes { send($0) }
                 if n > 0 { queue.consume(n) }
-                guard case .flushed = outcome else { return outcome }
+                guard case .flushed = outcome else {
+                    if engine.kernelSend { blockedChunk = chunk }
+                    return outcome
+                }
+                blockedChunk = nil
                 taken = n
             case .file(let file, let offset, let remaining) where engine.kernelSend:
                 switch engine.sendfile(file, offset: offset, count: Int(min(remaining, 1 << 30))) {

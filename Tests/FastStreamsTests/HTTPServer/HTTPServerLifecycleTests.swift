@@ -24,17 +24,18 @@ extension FastStreamsTests {
         }
 
         @Test func idleKeepAliveAndSlowBodyAreClosedAfterTheTimeout() async throws {
-            // 6 s rather than 1: on a loaded machine the first request must still be answered
-            // before the timeout can strike.
-            try await withHTTPServer(["--client-timeout", "6"]) { server, _ in
+            // 6 s rather than 1 (and stretched under sanitizers): on a loaded machine the first
+            // request must still be answered before the timeout can strike.
+            let timeout = 6 * testTimeScale
+            try await withHTTPServer(["--client-timeout", "\(timeout)"]) { server, _ in
                 let start = ContinuousClock.now
                 let idle = try await server.exchange(String.request("GET /plaintext HTTP/1.1", "Host: x"), responses: 1,
-                                                     awaitClose: true, within: .seconds(40))
+                                                     awaitClose: true, within: .seconds(40 + timeout))
                 #expect(idle.statuses == [200])
                 #expect(idle.closed, "the idle keep-alive connection was not closed")
-                #expect(ContinuousClock.now - start >= .milliseconds(5900), "closed before the timeout")
+                #expect(ContinuousClock.now - start >= .milliseconds(timeout * 1000 - 100), "closed before the timeout")
                 let slow = try await server.exchange(String.request("POST /echo HTTP/1.1", "Host: x", "Content-Length: 10") + Array("abc".utf8),
-                                                     responses: 0, awaitClose: true, within: .seconds(40))
+                                                     responses: 0, awaitClose: true, within: .seconds(40 + timeout))
                 #expect(slow.responses.isEmpty)
                 #expect(slow.closed, "the connection waiting for a body was not closed")
             }

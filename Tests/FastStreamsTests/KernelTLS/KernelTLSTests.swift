@@ -76,6 +76,47 @@ extension FastStreamsTests {
             }
         }
 
+        /// Writes from short-lived arrays while the peer reads nothing, so that `SSL_write` blocks
+        /// mid-record. With the kernel's TLS layer sending, OpenSSL keeps no copy of that record
+        /// and retries from the memory it was given: each array is freed as soon as `write`
+        /// returns and its memory refilled at once, so a retry from it would send the filler.
+        @Test(arguments: Cipher.allCases)
+        func blockedWritesSendTheBytesOfArraysAlreadyFreed(cipher: Cipher) async throws {
+            let certificates = try await TLSCertificates.shared()
+            let count = 600, size = 1000
+            @Sendable func message(_ i: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
+            let gate = Gate()
+            let verdict = Mailbox<[Int]>()
+            var smallReceive = StreamOptions(), smallSend = StreamOptions()
+            smallReceive.receiveBufferSize = 64 * 1024
+            smallSend.sendBufferSize = 16 * 1024
+            try await withTLSServer(try Self.server(certificates, cipher), options: smallReceive, handler: { connection in
+                await gate.wait()
+                var wrong: [Int] = []
+                for i in 0..<count where try await Array(connection.reader.read(exactly: size)) != message(i) {
+                    wrong.append(i)
+                }
+                verdict.send(wrong)
+            }) { server in
+                defer { gate.open() }
+                try await withTLSConnection(to: server, tls: try Self.client(certificates, cipher), options: smallSend) { connection in
+                    try await withTaskExecutorPreference(connection.loop) {
+                        for i in 0..<count {
+                            try connection.writer.write(message(i))
+                            // Reuse the freed memory at once, with bytes no message has.
+                            let filler = [UInt8](repeating: 0xEE, count: size)
+                            #expect(filler.count == size)
+                        }
+                        #expect(connection.writer.bufferedBytes > 0, "the writes never blocked")
+                        gate.open()
+                        try await connection.writer.drain()
+                    }
+                    let wrong = try await verdict.next(within: .seconds(60))
+                    #expect(wrong.isEmpty, "\(wrong.count) of \(count) messages arrived changed, the first: \(wrong.prefix(5))")
+                }
+            }
+        }
+
         /// A multi-MiB file between a header and a trailer: with KTLS send it goes out with
         /// SSL_sendfile (TlsTxSw counts it); without, through the userspace fallback. Byte-exact
         /// (SHA-256) either way.

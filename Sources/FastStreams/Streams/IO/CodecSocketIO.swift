@@ -91,6 +91,9 @@ package final class CodecSocketIO: StreamIO {
 
     // MARK: Output
 
+    /// The kernel copies what it takes.
+    package var sendKeepsReferringToBytes: Bool { false }
+
     package func send(_ bytes: UnsafeRawBufferPointer) -> (taken: Int, outcome: FlushOutcome) {
         guard case .done = codec.handshakeStatus else { return (0, .flushed) }
         var taken = 0

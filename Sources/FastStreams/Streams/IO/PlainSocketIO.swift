@@ -30,6 +30,9 @@ package final class PlainSocketIO: StreamIO {
         return .open
     }
 
+    /// The kernel copies what it takes.
+    package var sendKeepsReferringToBytes: Bool { false }
+
     package func send(_ bytes: UnsafeRawBufferPointer) -> (taken: Int, outcome: FlushOutcome) {
         switch socket.send(bytes) {
         case .done(let n): return (n, n == bytes.count ? .flushed : .blocked)

@@ -33,6 +33,11 @@ package protocol StreamIO: AnyObject {
     /// Called only when nothing is queued: sends (or encodes) as much of `bytes` as the layer
     /// takes now; returns how many it took (the stream queues the rest) and how it went.
     func send(_ bytes: UnsafeRawBufferPointer) -> (taken: Int, outcome: FlushOutcome)
+    /// True when a send that blocks goes on referring to the memory it was given until a later
+    /// send completes it (kernel TLS: OpenSSL's pending record is the application's buffer, not
+    /// a copy). The stream then never calls `send` with a caller's bytes: it queues them, and
+    /// the layer sends only memory the queue owns.
+    var sendKeepsReferringToBytes: Bool { get }
     /// Sends (or encodes and sends) `queue` as far as the layer takes it.
     func flush(_ queue: inout OutboundQueue, pool: BlockPool) -> FlushOutcome
     /// Bytes taken from the queue and not yet taken by the kernel (TLS ciphertext), counted in

@@ -18,6 +18,13 @@ extension SocketStream {
         assertOnLoop()
         if let error = lifecycle.writeError { throw error }
         guard bytes.count > 0 else { return }
+        guard !io.sendKeepsReferringToBytes else {
+            // Kernel TLS: a blocked SSL_write goes on pointing at the bytes it was given, and
+            // the caller's may be gone by the retry. Only queued memory is sent.
+            return try writeGathered { queue in
+                if let owner { queue.append(owner) } else { queue.appendCopy(of: bytes) }
+            }
+        }
         bytesWritten &+= UInt64(truncatingIfNeeded: bytes.count)
         var taken = 0
         if outbound.isEmpty && !io.isOutputBlocked {
