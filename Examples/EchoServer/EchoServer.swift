@@ -29,7 +29,7 @@ struct EchoServer: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = try EventLoopGroup(loopCount: loops ?? EventLoopGroup.coreCount)
+        let group = try StreamLoopGroup(loopCount: loops ?? StreamLoopGroup.coreCount)
         let echo: @Sendable (Connection) async throws -> Void = { connection in
             let writer = connection.writer
             for try await chunk in connection.reader {
@@ -37,7 +37,7 @@ struct EchoServer: AsyncParsableCommand {
                 try await writer.drain()
             }
         }
-        let server: Server
+        let server: StreamServer
         if let unix {
             server = try await startServer(unixPath: unix, group: group, handler: echo)
         } else if let tlsCert, let tlsKey {

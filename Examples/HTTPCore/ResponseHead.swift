@@ -31,7 +31,7 @@ package struct ResponseHead {
     package let status: HTTPStatus
     private var fields: [(String, String)] = []
 
-    /// A head with `Date`, `Server` (`server`) and the `Connection` field for `keepAlive`.
+    /// A head with `Date`, `StreamServer` (`server`) and the `Connection` field for `keepAlive`.
     package init(_ status: HTTPStatus, keepAlive: Bool, server: String) {
         self.status = status
         fields = [("Date", HTTPDate.now), ("Server", server), ("Connection", keepAlive ? "keep-alive" : "close")]

@@ -65,11 +65,11 @@ struct HTTPServer: AsyncParsableCommand {
         limits.requestLineBytes = maxRequestLineBytes
         let context = ServerContext(routes: Routes(files: files), limits: limits, maxBodyBytes: maxBodyBytes,
                                     clientTimeout: .seconds(clientTimeout), shutdown: ShutdownNotice())
-        let group = try EventLoopGroup(loopCount: loops ?? EventLoopGroup.coreCount)
+        let group = try StreamLoopGroup(loopCount: loops ?? StreamLoopGroup.coreCount)
         let handler: @Sendable (Connection) async throws -> Void = { connection in
             try await HTTPConnection(connection: connection, context: context).run()
         }
-        let server: Server
+        let server: StreamServer
         if let tlsCert, let tlsKey {
             let tls = try TLSConfiguration.server(certificateChain: .pemFile(tlsCert), privateKey: .pemFile(tlsKey), kernelTLS: ktls)
             server = try await startServer(host: host, port: port, tls: tls, group: group, handler: handler)

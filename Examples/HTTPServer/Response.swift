@@ -1,7 +1,7 @@
 import HTTPCore
 
 /// A response as a route returns it: a status, fields, and a body of bytes or of a file part.
-/// ``head(keepAlive:version:isHead:)`` adds `Date`, `Server`, `Content-Length` and, when needed,
+/// ``head(keepAlive:version:isHead:)`` adds `Date`, `StreamServer`, `Content-Length` and, when needed,
 /// `Connection`, and serializes the head (with a byte body, for one write).
 struct Response {
     var status: HTTPStatus
@@ -33,7 +33,7 @@ struct Response {
         Response(status, contentType: "text/plain; charset=utf-8", body: .bytes(Array(text.utf8)), fields: fields)
     }
 
-    /// The value of the `Server` field.
+    /// The value of the `StreamServer` field.
     static let serverName = "FastStreams"
 
     /// The status line and fields, then the body when it is bytes and `isHead` is false.

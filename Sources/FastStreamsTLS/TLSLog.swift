@@ -6,10 +6,10 @@ import Logging
 /// the logger's handler and no metadata dictionary until a line is logged.
 struct TLSLog {
     let logger: Logger
-    let local: SocketAddress?
-    let peer: SocketAddress?
+    let local: NetworkAddress?
+    let peer: NetworkAddress?
 
-    init(_ logger: Logger, local: SocketAddress? = nil, peer: SocketAddress? = nil) {
+    init(_ logger: Logger, local: NetworkAddress? = nil, peer: NetworkAddress? = nil) {
         self.logger = logger
         self.local = local
         self.peer = peer

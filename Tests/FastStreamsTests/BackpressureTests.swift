@@ -12,7 +12,7 @@ extension FastStreamsTests {
         /// the checksum of what it read. The server-side connection is posted to `accepted`. The
         /// gate is opened when `body` ends, however it ends, before the server closes.
         func withGatedServer<T>(readBufferLimit: Int, gate: Gate, accepted: Mailbox<Connection>,
-                                _ body: (Server) async throws -> T) async throws -> T {
+                                _ body: (StreamServer) async throws -> T) async throws -> T {
             var options = StreamOptions()
             options.readBufferLimit = readBufferLimit
             return try await withServer(options: options, handler: { connection in

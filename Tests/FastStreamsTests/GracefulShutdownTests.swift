@@ -169,7 +169,7 @@ extension FastStreamsTests {
 }
 
 /// Starts a server over `transport` on 127.0.0.1 (port 0); the test stops it.
-func startServer(over transport: Transport, handler: @escaping @Sendable (Connection) async throws -> Void) async throws -> Server {
+func startServer(over transport: Transport, handler: @escaping @Sendable (Connection) async throws -> Void) async throws -> StreamServer {
     guard let version = transport.tlsVersion else {
         return try await startServer(host: "127.0.0.1", port: 0, handler: handler)
     }

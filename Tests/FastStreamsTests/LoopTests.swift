@@ -4,11 +4,11 @@ import Testing
 @testable import FastStreams
 
 extension FastStreamsTests {
-    /// `EventLoop` as an executor, and `EventLoopGroup` life: private groups work end to end
+    /// `StreamLoop` as an executor, and `StreamLoopGroup` life: private groups work end to end
     /// and shutting one down ends its connections and releases its descriptors.
     @Suite struct LoopTests {
         @Test func executeRunsOnTheLoopInOrder() async throws {
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             defer { group.shutdown() }
             let loop = group.loops[0]
             #expect(!loop.inEventLoop)
@@ -30,7 +30,7 @@ extension FastStreamsTests {
         /// A loop that always has another job queued (a task resuming a task, over and over)
         /// still fires its due timers: connect, handshake and close timeouts depend on it.
         @Test func timersFireWhileJobsKeepComing() async throws {
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             defer { group.shutdown() }
             let loop = group.loops[0]
             let stop = Atomic(false)
@@ -51,7 +51,7 @@ extension FastStreamsTests {
         }
 
         @Test func taskExecutorPreferenceRunsOnTheLoop() async throws {
-            let group = try EventLoopGroup(loopCount: 2)
+            let group = try StreamLoopGroup(loopCount: 2)
             defer { group.shutdown() }
             for loop in group.loops {
                 let onLoop = await withTaskExecutorPreference(loop) { () async -> Bool in
@@ -66,7 +66,7 @@ extension FastStreamsTests {
 
         @Test func aPrivateGroupServesAndShutdownEndsItsConnections() async throws {
             // Server and client on a private group; the server is stopped before the group.
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             try await withServer(group: group) { server in
                 let connection = try await openConnection(host: "127.0.0.1", port: server.port, group: group)
                 #expect(connection.loop === group.loops[0])
@@ -81,7 +81,7 @@ extension FastStreamsTests {
         @Test func shutdownAbortsTheGroupsConnections() async throws {
             // The client's connection lives on a private group that shuts down under a waiting
             // read: the read fails with .closed instead of hanging, and the server sees the end.
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             defer { group.shutdown() }  // when the test fails before it shuts the group down
             let ended = Mailbox<Bool>()
             try await withServer(handler: { connection in
@@ -106,7 +106,7 @@ extension FastStreamsTests {
             // Work handed to the stopped loop (a late Connection deinit does that) must not write
             // its 8-byte wake-up into whatever now has that number.
             let before = OpenDescriptors.snapshot()
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             let eventfds = Set(OpenDescriptors.snapshot().filter { before[$0.key] == nil && $0.value.contains("eventfd") }.keys)
             try #require(!eventfds.isEmpty)
             let loop = group.loops[0]

@@ -23,7 +23,7 @@ extension FastStreamsTests {
         }
 
         /// A server that reads everything to EOF and posts it.
-        func withSink<T>(_ body: (Server, Mailbox<[UInt8]>) async throws -> T) async throws -> T {
+        func withSink<T>(_ body: (StreamServer, Mailbox<[UInt8]>) async throws -> T) async throws -> T {
             let received = Mailbox<[UInt8]>()
             return try await withServer(handler: { connection in
                 received.send(try await readToEOF(connection.reader))

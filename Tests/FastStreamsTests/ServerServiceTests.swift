@@ -4,7 +4,7 @@ import Testing
 @testable import FastStreams
 
 extension FastStreamsTests {
-    /// `Server` as a swift-service-lifecycle `Service`, and every wait of the server honouring
+    /// `StreamServer` as a swift-service-lifecycle `Service`, and every wait of the server honouring
     /// cancellation.
     @Suite struct ServerServiceTests {
         /// A handler that is busy for as long as its client wants: it reads half a message and
@@ -15,7 +15,7 @@ extension FastStreamsTests {
 
         /// An idle client (its handler waits in a read) and a busy one (its handler waits for the
         /// rest of a message), both on `server`.
-        static func idleAndBusyClients(_ server: Server) async throws -> (idle: Connection, busy: Connection) {
+        static func idleAndBusyClients(_ server: StreamServer) async throws -> (idle: Connection, busy: Connection) {
             let idle = try await connect(to: server)
             let busy = try await connect(to: server)
             try busy.writer.write("half")

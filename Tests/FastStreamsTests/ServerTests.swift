@@ -110,7 +110,7 @@ extension FastStreamsTests {
         @Test func shuttingTheGroupDownUnderARunningServerEndsIt() async throws {
             // The wrong order (group first, server second) must still end: the listeners close,
             // handlers see their connections fail, and `wait()` returns.
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             let server = try await startServer(host: "127.0.0.1", port: 0, group: group, handler: echoHandler)
             let connection = try await connect(to: server)
             defer { connection.abort() }
@@ -176,7 +176,7 @@ extension FastStreamsTests {
         }
 
         @Test func reusePortServerEchoesOnEveryLoop() async throws {
-            let group = try EventLoopGroup(loopCount: 2)
+            let group = try StreamLoopGroup(loopCount: 2)
             defer { group.shutdown() }
             try await withServer(reusePort: true, group: group) { server in
                 #expect(server.addresses.count == 1)

@@ -49,7 +49,7 @@ extension FastStreamsTests {
         // one tick, not as its length.
 
         /// Runs `body(i)` on `loop` every `interval` for i = 0, 1, ... until it returns false.
-        static func repeatOnLoop(_ loop: EventLoop, every interval: Duration,
+        static func repeatOnLoop(_ loop: StreamLoop, every interval: Duration,
                                  _ body: @escaping @Sendable (Int) -> Bool) {
             @Sendable func step(_ i: Int) {
                 _ = loop.schedule(after: interval) {
@@ -64,7 +64,7 @@ extension FastStreamsTests {
             // which can hold a loop (the sender's) for seconds in a debug build, and to the
             // reader that is a peer that went quiet. On one loop the sender's timer always fires
             // before the reader's timeout check.
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             defer { group.shutdown() }
             let count = 60
             try await withServer(group: group, handler: { connection in
@@ -118,7 +118,7 @@ extension FastStreamsTests {
             // On a private loop, and the test task on it too: the connection's idle time starts
             // when it is made, and a test task resumed through the busy global pool was seen to
             // come back from `connect` seconds later, with nothing sent meanwhile.
-            let group = try EventLoopGroup(loopCount: 1)
+            let group = try StreamLoopGroup(loopCount: 1)
             defer { group.shutdown() }
             try await withServer(group: group) { server in
                 var options = StreamOptions()

@@ -24,7 +24,7 @@ extension FastStreamsTests {
         func ipv4(caller: Caller) async throws {
             try await withServer(host: "127.0.0.1") { server in
                 try await withConnection(to: server) { connection in
-                    #expect(connection.remoteAddress == SocketAddress(ipAddress: "127.0.0.1", port: server.port))
+                    #expect(connection.remoteAddress == NetworkAddress(ipAddress: "127.0.0.1", port: server.port))
                     #expect(connection.localAddress?.family == .ipv4)
                     try await Self.echo(connection, caller: caller)
                 }
@@ -70,7 +70,7 @@ extension FastStreamsTests {
             // A socket file left behind by a process that died without unlinking it.
             let path = temporaryPath("stale")
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            let bound = SocketAddress(unixPath: path)!.withSockAddr { bind(fd, $0, $1) }
+            let bound = NetworkAddress(unixPath: path)!.withSockAddr { bind(fd, $0, $1) }
             close(fd)
             try #require(bound == 0)
             #expect(access(path, F_OK) == 0)

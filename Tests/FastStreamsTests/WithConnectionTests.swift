@@ -7,7 +7,7 @@ extension FastStreamsTests {
     /// abort on a throw or a cancellation, and its descriptor is gone in every case.
     @Suite struct WithConnectionTests {
         /// How the server saw a client's connection end: a clean end of input or an error.
-        static func reportingServer(over transport: Transport, _ endings: Mailbox<String>) async throws -> Server {
+        static func reportingServer(over transport: Transport, _ endings: Mailbox<String>) async throws -> StreamServer {
             try await startServer(over: transport) { connection in
                 do {
                     for try await chunk in connection.reader { try connection.writer.write(chunk) }
@@ -113,7 +113,7 @@ extension FastStreamsTests {
 }
 
 /// `withConnection(host:port:...)` (TCP) or `withConnection(host:port:tls:...)` to `server`.
-private func withScopedConnection<T>(to server: Server, over transport: Transport,
+private func withScopedConnection<T>(to server: StreamServer, over transport: Transport,
                                      _ body: (Connection) async throws -> T) async throws -> T {
     guard let version = transport.tlsVersion else {
         return try await withConnection(host: "127.0.0.1", port: server.port, body)

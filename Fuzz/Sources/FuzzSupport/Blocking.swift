@@ -3,8 +3,8 @@ import FastStreams
 
 /// The loop every harness runs its connections and engines on (one: the fuzzer is one process
 /// running one input at a time).
-public let fuzzLoop: EventLoop = {
-    do { return try EventLoopGroup(loopCount: 1).loops[0] } catch { fatalError("no event loop: \(error)") }
+public let fuzzLoop: StreamLoop = {
+    do { return try StreamLoopGroup(loopCount: 1).loops[0] } catch { fatalError("no event loop: \(error)") }
 }()
 
 /// Runs `body` to completion from the fuzzer's synchronous entry point.

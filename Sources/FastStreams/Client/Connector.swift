@@ -12,9 +12,9 @@ final class Connector {
     /// One non-blocking connect in flight.
     final class Attempt: Selectable {
         let fd: Int32
-        let address: SocketAddress
+        let address: NetworkAddress
         unowned let owner: Connector
-        init(fd: Int32, address: SocketAddress, owner: Connector) {
+        init(fd: Int32, address: NetworkAddress, owner: Connector) {
             self.fd = fd
             self.address = address
             self.owner = owner
@@ -23,13 +23,13 @@ final class Connector {
         func loopIsClosing() { owner.finish(.failure(StreamError.closed)) }
     }
 
-    let loop: EventLoop
+    let loop: StreamLoop
     let host: String
     let port: Int
     let options: StreamOptions
-    let localAddress: SocketAddress?
+    let localAddress: NetworkAddress?
     let logger: Logger
-    private let addresses: [SocketAddress]
+    private let addresses: [NetworkAddress]
     private var nextIndex = 0
     private var attempts: [Attempt] = []
     private var staggerTimer: LoopTimer?
@@ -37,8 +37,8 @@ final class Connector {
     private var lastError = Errno.connectionRefused
     private var continuation: CheckedContinuation<Connection, any Error>?
 
-    init(loop: EventLoop, host: String, port: Int, addresses: [SocketAddress], options: StreamOptions,
-         localAddress: SocketAddress?, logger: Logger, continuation: CheckedContinuation<Connection, any Error>) {
+    init(loop: StreamLoop, host: String, port: Int, addresses: [NetworkAddress], options: StreamOptions,
+         localAddress: NetworkAddress?, logger: Logger, continuation: CheckedContinuation<Connection, any Error>) {
         self.loop = loop
         self.host = host
         self.port = port
@@ -50,10 +50,10 @@ final class Connector {
     }
 
     /// RFC 8305 section 4: alternate families, starting with IPv6.
-    static func interleaved(_ addresses: [SocketAddress]) -> [SocketAddress] {
+    static func interleaved(_ addresses: [NetworkAddress]) -> [NetworkAddress] {
         var v6 = addresses.filter { $0.family == .ipv6 }[...]
         var others = addresses.filter { $0.family != .ipv6 }[...]
-        var result: [SocketAddress] = []
+        var result: [NetworkAddress] = []
         while !v6.isEmpty || !others.isEmpty {
             if let a = v6.popFirst() { result.append(a) }
             if let a = others.popFirst() { result.append(a) }

@@ -19,8 +19,8 @@ public func openConnection(
     port: Int,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    localAddress: SocketAddress? = nil,
-    group: EventLoopGroup = .shared,
+    localAddress: NetworkAddress? = nil,
+    group: StreamLoopGroup = .shared,
     logger: Logger = Logger(label: "FastStreams.Client")
 ) async throws -> Connection {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
@@ -42,17 +42,17 @@ public func openConnection(
     unixPath path: String,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    group: EventLoopGroup = .shared,
+    group: StreamLoopGroup = .shared,
     logger: Logger = Logger(label: "FastStreams.Client")
 ) async throws -> Connection {
-    guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
+    guard let address = NetworkAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
     try options.validate()
     return try await connect(host: path, port: 0, addresses: [address], options: options,
                              timeout: connectTimeout, localAddress: nil, loop: group.next(), logger: logger)
 }
 
-private func connect(host: String, port: Int, addresses: [SocketAddress], options: StreamOptions,
-                     timeout: Duration, localAddress: SocketAddress?, loop: EventLoop,
+private func connect(host: String, port: Int, addresses: [NetworkAddress], options: StreamOptions,
+                     timeout: Duration, localAddress: NetworkAddress?, loop: StreamLoop,
                      logger: Logger) async throws -> Connection {
     // The connector lives on the loop; the box lets the cancellation handler find it there.
     final class Slot: @unchecked Sendable {

@@ -11,9 +11,9 @@ final class Resolver: Sendable {
     private final class Request: Sendable {
         let host: String
         let port: Int
-        private let continuation: Mutex<CheckedContinuation<[SocketAddress], any Error>?>
+        private let continuation: Mutex<CheckedContinuation<[NetworkAddress], any Error>?>
 
-        init(host: String, port: Int, continuation: CheckedContinuation<[SocketAddress], any Error>) {
+        init(host: String, port: Int, continuation: CheckedContinuation<[NetworkAddress], any Error>) {
             self.host = host
             self.port = port
             self.continuation = Mutex(continuation)
@@ -21,7 +21,7 @@ final class Resolver: Sendable {
 
         var isPending: Bool { continuation.withLock { $0 != nil } }
 
-        func resume(with result: Result<[SocketAddress], any Error>) {
+        func resume(with result: Result<[NetworkAddress], any Error>) {
             continuation.withLock { c in
                 defer { c = nil }
                 return c
@@ -43,8 +43,8 @@ final class Resolver: Sendable {
     }
 
     /// The addresses of `host`:`port` for TCP, in the order getaddrinfo gives them.
-    func resolve(host: String, port: Int) async throws -> [SocketAddress] {
-        if let numeric = SocketAddress(ipAddress: host, port: port) { return [numeric] }
+    func resolve(host: String, port: Int) async throws -> [NetworkAddress] {
+        if let numeric = NetworkAddress(ipAddress: host, port: port) { return [numeric] }
         // getaddrinfo cannot be interrupted: cancellation answers the caller at once and the
         // lookup's late result is dropped.
         let slot = Mutex<Request?>(nil)
@@ -69,7 +69,7 @@ final class Resolver: Sendable {
         }
     }
 
-    private static func getaddrinfo(_ host: String, _ port: Int) throws(StreamError) -> [SocketAddress] {
+    private static func getaddrinfo(_ host: String, _ port: Int) throws(StreamError) -> [NetworkAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -81,12 +81,12 @@ final class Resolver: Sendable {
             throw .resolutionFailed(host: host, code: rc, reason: reason)
         }
         defer { freeaddrinfo(result) }
-        var addresses: [SocketAddress] = []
+        var addresses: [NetworkAddress] = []
         var node = result
         while let info = node {
             if let sa = info.pointee.ai_addr, info.pointee.ai_family == AF_INET || info.pointee.ai_family == AF_INET6 {
                 let raw = Array(UnsafeRawBufferPointer(start: sa, count: Int(info.pointee.ai_addrlen)))
-                let address = SocketAddress(raw: raw)
+                let address = NetworkAddress(raw: raw)
                 if !addresses.contains(address) { addresses.append(address) }
             }
             node = info.pointee.ai_next

@@ -44,8 +44,8 @@ nonisolated(nonsending) public func withConnection<Result>(
     port: Int,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    localAddress: SocketAddress? = nil,
-    group: EventLoopGroup = .shared,
+    localAddress: NetworkAddress? = nil,
+    group: StreamLoopGroup = .shared,
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(host: host, port: port, options: options, connectTimeout: connectTimeout,
@@ -59,7 +59,7 @@ nonisolated(nonsending) public func withConnection<Result>(
     unixPath path: String,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    group: EventLoopGroup = .shared,
+    group: StreamLoopGroup = .shared,
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(unixPath: path, options: options, connectTimeout: connectTimeout, group: group)

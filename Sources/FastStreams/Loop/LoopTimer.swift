@@ -1,6 +1,6 @@
 import Glibc
 
-/// A one-shot timer on an ``EventLoop``. Created and cancelled on the loop's thread only (so its
+/// A one-shot timer on an ``StreamLoop``. Created and cancelled on the loop's thread only (so its
 /// state skips the runtime's exclusivity checks, which the loop would pay on every turn).
 package final class LoopTimer {
     let deadline: UInt64

@@ -1,4 +1,4 @@
-/// Something registered with an ``EventLoop`` for readiness events on one file descriptor.
+/// Something registered with an ``StreamLoop`` for readiness events on one file descriptor.
 /// Called only on the loop's thread.
 protocol Selectable: AnyObject {
     /// `events` is the epoll mask (`EPOLLIN`, `EPOLLOUT`, `EPOLLERR`, `EPOLLHUP`, `EPOLLRDHUP`).

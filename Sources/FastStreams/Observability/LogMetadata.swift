@@ -28,7 +28,7 @@ extension Connection {
 
 extension Logger.Metadata {
     /// `peer` and `local` entries for the addresses that are known.
-    package static func addresses(local: SocketAddress?, peer: SocketAddress?) -> Logger.Metadata {
+    package static func addresses(local: NetworkAddress?, peer: NetworkAddress?) -> Logger.Metadata {
         var metadata: Logger.Metadata = [:]
         if let peer { metadata["peer"] = "\(peer)" }
         if let local { metadata["local"] = "\(local)" }

@@ -13,8 +13,8 @@ final class Listener: Selectable, @unchecked Sendable {
     static let acceptsPerEvent = 64
     static let fdExhaustionBackoff: Duration = .milliseconds(50)
 
-    let loop: EventLoop
-    let address: SocketAddress
+    let loop: StreamLoop
+    let address: NetworkAddress
     private var fd: Int32
     private let onAccept: @Sendable (Int32) -> Void
     /// Called when the loop shuts down under a running server (the group was shut down first).
@@ -26,7 +26,7 @@ final class Listener: Selectable, @unchecked Sendable {
     private let closedSignal = Mutex<(closed: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// Creates, binds and listens (on any thread: no loop state is touched until `start()`).
-    init(address: SocketAddress, loop: EventLoop, backlog: Int32, reuseAddress: Bool, reusePort: Bool,
+    init(address: NetworkAddress, loop: StreamLoop, backlog: Int32, reuseAddress: Bool, reusePort: Bool,
          logger: Logger, onLoopClosing: @escaping @Sendable () -> Void,
          onAccept: @escaping @Sendable (Int32) -> Void) throws(StreamError) {
         let fd: Int32

@@ -1,7 +1,7 @@
 import Logging
 import Synchronization
 
-/// State shared by the listeners (on their loops), the handler tasks and the `Server`.
+/// State shared by the listeners (on their loops), the handler tasks and the `StreamServer`.
 ///
 /// Accepted connections never wait on Swift's global concurrent pool: a connection is accepted,
 /// prepared (TLS: handshaken) and refused on its own loop, and its handler starts as a task whose
@@ -18,7 +18,7 @@ final class ServerCore: Sendable {
     let handler: @Sendable (Connection) async throws -> Void
     let logger: Logger
     /// Where the grace period's deadline runs.
-    let timerLoop: EventLoop
+    let timerLoop: StreamLoop
 
     private struct Handler {
         let connection: Connection
@@ -55,7 +55,7 @@ final class ServerCore: Sendable {
     }
     private let state = Mutex(State())
 
-    init(logger: Logger, timerLoop: EventLoop, handler: @escaping @Sendable (Connection) async throws -> Void) {
+    init(logger: Logger, timerLoop: StreamLoop, handler: @escaping @Sendable (Connection) async throws -> Void) {
         self.logger = logger
         self.timerLoop = timerLoop
         self.handler = handler

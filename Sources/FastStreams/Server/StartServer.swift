@@ -11,7 +11,7 @@ import SystemPackage
 /// - Parameters:
 ///   - host: a name or numeric address to bind (`"0.0.0.0"`, `"::"`, `"127.0.0.1"`, `"localhost"`);
 ///     every address it resolves to gets a listener.
-///   - port: 0 picks a free port; read it from ``Server/addresses``.
+///   - port: 0 picks a free port; read it from ``StreamServer/addresses``.
 ///   - backlog: the `listen(2)` backlog.
 ///   - reuseAddress: `SO_REUSEADDR`.
 ///   - reusePort: one listener per loop with `SO_REUSEPORT`, so the kernel spreads connections
@@ -26,10 +26,10 @@ public func startServer(
     reuseAddress: Bool = true,
     reusePort: Bool = false,
     options: StreamOptions = StreamOptions(),
-    group: EventLoopGroup = .shared,
+    group: StreamLoopGroup = .shared,
     logger: Logger = Logger(label: "FastStreams.Server"),
     handler: @escaping @Sendable (Connection) async throws -> Void
-) async throws -> Server {
+) async throws -> StreamServer {
     try await startServer(host: host, port: port, backlog: backlog, reuseAddress: reuseAddress, reusePort: reusePort,
                           options: options, group: group, logger: logger, prepare: nil, handler: handler)
 }
@@ -43,9 +43,9 @@ package typealias AcceptPreparation = @Sendable (Connection, _ ready: @escaping 
 /// `startServer(host:port:...)` with `prepare` (see ``AcceptPreparation``).
 package func startServer(
     host: String, port: Int, backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
-    group: EventLoopGroup, logger: Logger, prepare: AcceptPreparation?,
+    group: StreamLoopGroup, logger: Logger, prepare: AcceptPreparation?,
     handler: @escaping @Sendable (Connection) async throws -> Void
-) async throws -> Server {
+) async throws -> StreamServer {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
     try options.validate()
     let resolved = try await Resolver.shared.resolve(host: host, port: port)
@@ -59,11 +59,11 @@ public func startServer(
     unixPath path: String,
     backlog: Int32 = 1024,
     options: StreamOptions = StreamOptions(),
-    group: EventLoopGroup = .shared,
+    group: StreamLoopGroup = .shared,
     logger: Logger = Logger(label: "FastStreams.Server"),
     handler: @escaping @Sendable (Connection) async throws -> Void
-) async throws -> Server {
-    guard let address = SocketAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
+) async throws -> StreamServer {
+    guard let address = NetworkAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
     try options.validate()
     removeStaleSocket(at: path)
     return try bind([address], backlog: backlog, reuseAddress: false, reusePort: false,
@@ -71,17 +71,17 @@ public func startServer(
 }
 
 private func bind(
-    _ addresses: [SocketAddress], backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
-    group: EventLoopGroup, logger: Logger, prepare: AcceptPreparation?,
+    _ addresses: [NetworkAddress], backlog: Int32, reuseAddress: Bool, reusePort: Bool, options: StreamOptions,
+    group: StreamLoopGroup, logger: Logger, prepare: AcceptPreparation?,
     handler: @escaping @Sendable (Connection) async throws -> Void
-) throws -> Server {
+) throws -> StreamServer {
     let core = ServerCore(logger: logger, timerLoop: group.loops[0], handler: handler)
     var listeners: [Listener] = []
     do {
         var boundPort: Int?
         for var address in addresses {
             // With port 0 and several addresses, every listener takes the port the first one got.
-            if let boundPort, address.port == 0, let same = SocketAddress(ipAddress: address.host, port: boundPort) {
+            if let boundPort, address.port == 0, let same = NetworkAddress(ipAddress: address.host, port: boundPort) {
                 address = same
             }
             for loop in reusePort ? group.loops : [group.next()] {
@@ -107,12 +107,12 @@ private func bind(
             do { try listener.start() } catch { logger.error("cannot watch \(listener.address): \(error)") }
         }
     }
-    return Server(addresses: listeners.map(\.address).uniqued(), core: core)
+    return StreamServer(addresses: listeners.map(\.address).uniqued(), core: core)
 }
 
 /// Called on the accepting loop: adopt the socket on its loop, prepare it there, and start its
 /// handler there.
-private func accept(_ fd: Int32, on loop: EventLoop, reusePort: Bool, group: EventLoopGroup,
+private func accept(_ fd: Int32, on loop: StreamLoop, reusePort: Bool, group: StreamLoopGroup,
                     options: StreamOptions, prepare: AcceptPreparation?, core: ServerCore) {
     let target = reusePort ? loop : group.next()
     let adopt: @Sendable () -> Void = {

@@ -91,12 +91,12 @@ package enum Syscall {
         _ = try check { Glibc.listen(fd, backlog) }
     }
 
-    package static func bind(_ fd: Int32, _ address: SocketAddress) throws(Errno) {
+    package static func bind(_ fd: Int32, _ address: NetworkAddress) throws(Errno) {
         _ = try check { address.withSockAddr { Glibc.bind(fd, $0, $1) } }
     }
 
     /// Starts a non-blocking connect. Returns true when it completed at once.
-    package static func connect(_ fd: Int32, _ address: SocketAddress) throws(Errno) -> Bool {
+    package static func connect(_ fd: Int32, _ address: NetworkAddress) throws(Errno) -> Bool {
         while true {
             let r = address.withSockAddr { Glibc.connect(fd, $0, $1) }
             if r == 0 { return true }
@@ -121,11 +121,11 @@ package enum Syscall {
         }
     }
 
-    package static func localAddress(_ fd: Int32) -> SocketAddress? {
-        SocketAddress { getsockname(fd, $0, $1) }
+    package static func localAddress(_ fd: Int32) -> NetworkAddress? {
+        NetworkAddress { getsockname(fd, $0, $1) }
     }
 
-    package static func remoteAddress(_ fd: Int32) -> SocketAddress? {
-        SocketAddress { getpeername(fd, $0, $1) }
+    package static func remoteAddress(_ fd: Int32) -> NetworkAddress? {
+        NetworkAddress { getpeername(fd, $0, $1) }
     }
 }

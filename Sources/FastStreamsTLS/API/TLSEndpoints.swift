@@ -19,8 +19,8 @@ public func openConnection(
     serverName: String? = nil,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    localAddress: SocketAddress? = nil,
-    group: EventLoopGroup = .shared,
+    localAddress: NetworkAddress? = nil,
+    group: StreamLoopGroup = .shared,
     logger: Logger = Logger(label: "FastStreams.TLS")
 ) async throws -> Connection {
     let connection = try await openConnection(host: host, port: port, options: options, connectTimeout: connectTimeout,
@@ -46,10 +46,10 @@ public func startServer(
     reuseAddress: Bool = true,
     reusePort: Bool = false,
     options: StreamOptions = StreamOptions(),
-    group: EventLoopGroup = .shared,
+    group: StreamLoopGroup = .shared,
     logger: Logger = Logger(label: "FastStreams.Server"),
     handler: @escaping @Sendable (Connection) async throws -> Void
-) async throws -> Server {
+) async throws -> StreamServer {
     guard tls.isServer else { throw TLSError.invalidConfiguration("startServer needs a server TLSConfiguration") }
     // The handshake starts on the loop the moment the socket is accepted, before a byte is read
     // (so kernel TLS can take the raw socket); the handler task starts only once it succeeded. A

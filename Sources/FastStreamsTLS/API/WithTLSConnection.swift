@@ -11,8 +11,8 @@ nonisolated(nonsending) public func withConnection<Result>(
     serverName: String? = nil,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
-    localAddress: SocketAddress? = nil,
-    group: EventLoopGroup = .shared,
+    localAddress: NetworkAddress? = nil,
+    group: StreamLoopGroup = .shared,
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(host: host, port: port, tls: tls, serverName: serverName, options: options,

@@ -12,21 +12,21 @@ import FastStreams
 /// leaves little freed-but-resident heap behind; a busy session is never quiet that long, and a
 /// quieter one pays two mallocs per burst.
 ///
-/// One per loop (through the loop's general per-loop hook, `EventLoop.local`); loop-confined. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
+/// One per loop (through the loop's general per-loop hook, `StreamLoop.local`); loop-confined. Its state is touched on that thread only, so it skips the runtime's exclusivity checks.
 final class IdleBufferSweeper {
     static let period: Duration = .milliseconds(100)
 
-    private let loop: EventLoop
+    private let loop: StreamLoop
     /// Sessions that may hold buffers. Strong references: a closed session leaves at the next
     /// sweep, so its `SSL_free` runs there, on the loop.
     @exclusivity(unchecked) private var warm: [TLSEngine] = []
     @exclusivity(unchecked) private var generation: UInt64 = 1
     @exclusivity(unchecked) private var timer: LoopTimer?
 
-    private init(loop: EventLoop) { self.loop = loop }
+    private init(loop: StreamLoop) { self.loop = loop }
 
     /// The sweeper of `loop` (call on the loop).
-    static func of(_ loop: EventLoop) -> IdleBufferSweeper {
+    static func of(_ loop: StreamLoop) -> IdleBufferSweeper {
         loop.local(IdleBufferSweeper.self) { IdleBufferSweeper(loop: loop) }
     }
 

@@ -57,7 +57,7 @@ final class TLSEngine {
     ///     OpenSSL's). Call on that loop.
     ///   - log: where the session logs.
     init(configuration: TLSConfiguration, serverSide: Bool, serverName: String?, port: Int, socket: FileDescriptor?,
-         loop: EventLoop, log: TLSLog) throws {
+         loop: StreamLoop, log: TLSLog) throws {
         guard serverSide == configuration.isServer else {
             throw TLSError.invalidConfiguration(serverSide ? "a client configuration cannot serve" : "a server configuration cannot connect")
         }
@@ -91,7 +91,7 @@ final class TLSEngine {
     }
 
     private func configureClient(serverName: String?) throws {
-        let isAddress = serverName.map { SocketAddress(ipAddress: $0, port: 0) != nil } ?? false
+        let isAddress = serverName.map { NetworkAddress(ipAddress: $0, port: 0) != nil } ?? false
         if let serverName, !isAddress, fs_ssl_set_host_name(ssl, serverName) != 1 {
             throw OpenSSLErrors.configuration("server name \(serverName)")
         }

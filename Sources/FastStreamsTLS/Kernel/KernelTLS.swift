@@ -20,7 +20,7 @@ enum KernelTLS {
     /// but OpenSSL's own writes on a kernel-TLS socket cannot: with SIGPIPE blocked on the loop's
     /// thread they fail with EPIPE instead of killing the process. The application's own
     /// disposition is untouched. Done through the loop's per-loop hook, so once per loop.
-    static func blockSIGPIPE(on loop: EventLoop) {
+    static func blockSIGPIPE(on loop: StreamLoop) {
         _ = loop.local(SIGPIPEBlocked.self) {
             var pipeSignal = sigset_t()
             sigemptyset(&pipeSignal)

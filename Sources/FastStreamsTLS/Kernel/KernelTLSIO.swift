@@ -23,7 +23,7 @@ final class KernelTLSIO: StreamIO {
     /// the chunk stays alive until a later send completes the record (or the stream goes).
     private var blockedChunk: Chunk?
 
-    init(engine: TLSEngine, loop: EventLoop) {
+    init(engine: TLSEngine, loop: StreamLoop) {
         self.engine = engine
         KernelTLS.blockSIGPIPE(on: loop)
     }

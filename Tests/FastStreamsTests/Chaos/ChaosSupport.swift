@@ -89,7 +89,7 @@ enum ChaosTransport: String, CaseIterable, Sendable, CustomTestStringConvertible
 /// Starts a server over `transport` on 127.0.0.1, runs `body`, then closes the server.
 func withChaosServer<T>(over transport: ChaosTransport, options: StreamOptions = StreamOptions(),
                         handler: @escaping @Sendable (Connection) async throws -> Void,
-                        _ body: (Server) async throws -> T) async throws -> T {
+                        _ body: (StreamServer) async throws -> T) async throws -> T {
     guard let tls = try await transport.serverConfiguration() else {
         return try await withServer(options: options, handler: handler, body)
     }
@@ -98,7 +98,7 @@ func withChaosServer<T>(over transport: ChaosTransport, options: StreamOptions =
 
 /// Runs `body` with a connection over `transport` to `server`, checks what was negotiated, then
 /// closes the connection (aborts it when `body` throws).
-func withChaosConnection<T>(over transport: ChaosTransport, to server: Server, options: StreamOptions = StreamOptions(),
+func withChaosConnection<T>(over transport: ChaosTransport, to server: StreamServer, options: StreamOptions = StreamOptions(),
                             _ body: (Connection) async throws -> T) async throws -> T {
     let connection: Connection
     if let tls = try await transport.clientConfiguration() {

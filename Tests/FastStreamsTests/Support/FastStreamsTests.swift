@@ -8,14 +8,14 @@ import FastStreams
 struct FastStreamsTests {}
 
 /// Counts the open descriptors of the process before and after the suite and fails it if any
-/// are left over. `EventLoopGroup.shared` (epoll + eventfd per loop) and the Dispatch timer
+/// are left over. `StreamLoopGroup.shared` (epoll + eventfd per loop) and the Dispatch timer
 /// machinery that `Task.sleep` starts lazily are warmed up first: they live for the process.
 struct NoDescriptorLeaks: SuiteTrait, TestScoping {
     func provideScope(for test: Test, testCase: Test.Case?,
                       performing function: @Sendable () async throws -> Void) async throws {
         // Before any connection makes the library's counters (see SharedTestMetrics).
         _ = SharedTestMetrics.backend
-        _ = EventLoopGroup.shared.loops.count
+        _ = StreamLoopGroup.shared.loops.count
         // Dispatch keeps one timerfd per clock, created on first use.
         try await Task.sleep(for: .milliseconds(1))
         try await Task.sleep(until: .now + .milliseconds(1), clock: SuspendingClock())

@@ -200,7 +200,7 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
 }
 
 /// A one-shot signal: `wait()` returns once `open()` was called. A server handler parked on a
-/// gate keeps `Server.close()` and `Server.abort()` waiting, so a test opens its gate in a `defer`
+/// gate keeps `StreamServer.close()` and `StreamServer.abort()` waiting, so a test opens its gate in a `defer`
 /// at the top of the server's body, which runs before the server is closed or aborted on every
 /// path (a test-level `defer` runs only after that, too late). As a last resort `wait()` gives up
 /// after `timeout` and records an issue, so a gate left shut fails its test instead of hanging
@@ -302,9 +302,9 @@ final class Mailbox<Value: Sendable>: Sendable {
 /// Starts a server on `host` (port 0), runs `body`, then closes the server (gracefully on
 /// success, by abort when `body` throws).
 func withServer<T>(host: String = "127.0.0.1", options: StreamOptions = StreamOptions(), reusePort: Bool = false,
-                   group: EventLoopGroup = .shared,
+                   group: StreamLoopGroup = .shared,
                    handler: @escaping @Sendable (Connection) async throws -> Void = echoHandler,
-                   _ body: (Server) async throws -> T) async throws -> T {
+                   _ body: (StreamServer) async throws -> T) async throws -> T {
     let server = try await startServer(host: host, port: 0, reusePort: reusePort, options: options, group: group,
                                        handler: handler)
     do {
@@ -318,13 +318,13 @@ func withServer<T>(host: String = "127.0.0.1", options: StreamOptions = StreamOp
 }
 
 /// A connection to the server's first address.
-func connect(to server: Server, options: StreamOptions = StreamOptions(),
-             group: EventLoopGroup = .shared) async throws -> Connection {
+func connect(to server: StreamServer, options: StreamOptions = StreamOptions(),
+             group: StreamLoopGroup = .shared) async throws -> Connection {
     try await openConnection(host: server.addresses[0].host, port: server.port, options: options, group: group)
 }
 
 /// Runs `body` with a connection to `server`, then closes it (aborts it when `body` throws).
-func withConnection<T>(to server: Server, options: StreamOptions = StreamOptions(),
+func withConnection<T>(to server: StreamServer, options: StreamOptions = StreamOptions(),
                        _ body: (Connection) async throws -> T) async throws -> T {
     let connection = try await connect(to: server, options: options)
     do {
@@ -342,7 +342,7 @@ func unusedPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
     defer { close(fd) }
-    let any = SocketAddress(ipAddress: "127.0.0.1", port: 0)!
+    let any = NetworkAddress(ipAddress: "127.0.0.1", port: 0)!
     guard any.withSockAddr({ bind(fd, $0, $1) }) == 0, let bound = Syscall.localAddress(fd) else {
         throw TestFailure("bind: errno \(errno)")
     }
@@ -354,7 +354,7 @@ let hasIPv6Loopback: Bool = {
     let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
-    return SocketAddress(ipAddress: "::1", port: 0)!.withSockAddr { bind(fd, $0, $1) } == 0
+    return NetworkAddress(ipAddress: "::1", port: 0)!.withSockAddr { bind(fd, $0, $1) } == 0
 }()
 
 /// The soft RLIMIT_NOFILE of this process.

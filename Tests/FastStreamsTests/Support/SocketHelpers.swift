@@ -33,7 +33,7 @@ struct RawListener {
     init(backlog: Int32) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
-        let any = SocketAddress(ipAddress: "127.0.0.1", port: 0)!
+        let any = NetworkAddress(ipAddress: "127.0.0.1", port: 0)!
         guard any.withSockAddr({ bind(fd, $0, $1) }) == 0, listen(fd, backlog) == 0,
               let bound = Syscall.localAddress(fd) else {
             Glibc.close(fd)

@@ -26,7 +26,7 @@ enum Transport: String, CaseIterable, Sendable, CustomTestStringConvertible {
 /// handshake, if any, is done.
 func withServer<T>(over transport: Transport, options: StreamOptions = StreamOptions(),
                    handler: @escaping @Sendable (Connection) async throws -> Void = echoHandler,
-                   _ body: (Server) async throws -> T) async throws -> T {
+                   _ body: (StreamServer) async throws -> T) async throws -> T {
     guard let version = transport.tlsVersion else { return try await withServer(options: options, handler: handler, body) }
     let tls = try await TLSCertificates.shared().server(version: version)
     return try await withTLSServer(tls, options: options, handler: handler, body)
@@ -34,7 +34,7 @@ func withServer<T>(over transport: Transport, options: StreamOptions = StreamOpt
 
 /// A connection over `transport` to `server` (started by `withServer(over:)` with the same
 /// transport), its TLS handshake done.
-func connect(over transport: Transport, to server: Server, options: StreamOptions = StreamOptions()) async throws -> Connection {
+func connect(over transport: Transport, to server: StreamServer, options: StreamOptions = StreamOptions()) async throws -> Connection {
     guard let version = transport.tlsVersion else { return try await connect(to: server, options: options) }
     let tls = try await TLSCertificates.shared().client(version: version)
     return try await connectTLS(to: server, tls: tls, options: options)
@@ -42,7 +42,7 @@ func connect(over transport: Transport, to server: Server, options: StreamOption
 
 /// Runs `body` with a connection over `transport` to `server`, then closes it (aborts it when
 /// `body` throws).
-func withConnection<T>(over transport: Transport, to server: Server, options: StreamOptions = StreamOptions(),
+func withConnection<T>(over transport: Transport, to server: StreamServer, options: StreamOptions = StreamOptions(),
                        _ body: (Connection) async throws -> T) async throws -> T {
     guard let version = transport.tlsVersion else { return try await withConnection(to: server, options: options, body) }
     let tls = try await TLSCertificates.shared().client(version: version)

@@ -10,8 +10,8 @@ import Testing
 /// Runs `body` on the only loop of a private one-loop group (loop-confined units such as
 /// `BlockPool` must be used there), then shuts the group down.
 func onPrivateLoop<T: Sendable>(sourceLocation: SourceLocation = #_sourceLocation,
-                                _ body: (EventLoop) async throws -> T) async throws -> T {
-    let group = try EventLoopGroup(loopCount: 1)
+                                _ body: (StreamLoop) async throws -> T) async throws -> T {
+    let group = try StreamLoopGroup(loopCount: 1)
     defer { group.shutdown() }
     let loop = group.loops[0]
     return try await withTaskExecutorPreference(loop) {

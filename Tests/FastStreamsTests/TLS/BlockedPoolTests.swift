@@ -13,8 +13,8 @@ extension FastStreamsTests {
     @Suite struct BlockedPoolTests {
         @Test func aBlockedGlobalPoolDoesNotStopAcceptHandshakeOrRefusal() async throws {
             let certificates = try await TLSCertificates.shared()
-            let serverGroup = try EventLoopGroup(loopCount: 1)
-            let clientGroup = try EventLoopGroup(loopCount: 1)
+            let serverGroup = try StreamLoopGroup(loopCount: 1)
+            let clientGroup = try StreamLoopGroup(loopCount: 1)
             defer {
                 clientGroup.shutdown()
                 serverGroup.shutdown()

@@ -12,7 +12,7 @@ extension FastStreamsTests {
         /// What the client sees when the server rejects it: a handshake failure (TLS 1.2), or
         /// under TLS 1.3 a failure of the first read after a handshake that looked complete.
         /// Returns the error, with the connection gone either way.
-        func clientRejection(_ server: Server, _ tls: TLSConfiguration, version: TLSVersionCase) async -> (any Error)? {
+        func clientRejection(_ server: StreamServer, _ tls: TLSConfiguration, version: TLSVersionCase) async -> (any Error)? {
             let connection: Connection
             do {
                 connection = try await connectTLS(to: server, tls: tls)

@@ -8,7 +8,7 @@ extension FastStreamsTests {
     /// ends with a typed error, promptly, and the server keeps serving real clients.
     @Suite struct TLSRobustnessTests {
         /// Checks that `server` still completes a TLS handshake and an echo.
-        func expectStillServing(_ server: Server, _ certificates: TLSCertificates,
+        func expectStillServing(_ server: StreamServer, _ certificates: TLSCertificates,
                                 sourceLocation: SourceLocation = #_sourceLocation) async throws {
             try await withTLSConnection(to: server, tls: try certificates.client()) { connection in
                 let payload = randomBytes(100_000, seed: 31)
@@ -21,7 +21,7 @@ extension FastStreamsTests {
         /// machine a real client's handshake can outlast it too and be dropped like the silent
         /// one (a TLS error, a reset, or `closed` for a write after it), so a dropped attempt is
         /// retried (up to five attempts in all).
-        func expectStillServingDespiteItsShortTimeout(_ server: Server, _ certificates: TLSCertificates,
+        func expectStillServingDespiteItsShortTimeout(_ server: StreamServer, _ certificates: TLSCertificates,
                                                        sourceLocation: SourceLocation = #_sourceLocation) async throws {
             for attempt in 1...5 {
                 do {

@@ -177,7 +177,7 @@ extension FastStreamsTests {
         // MARK: BlockPool
 
         @Test func thePoolIsOnePerLoop() async throws {
-            let group = try EventLoopGroup(loopCount: 2)
+            let group = try StreamLoopGroup(loopCount: 2)
             defer { group.shutdown() }
             let (a, b) = (group.loops[0], group.loops[1])
             let first = await withTaskExecutorPreference(a) { ObjectIdentifier(BlockPool.of(a)) }

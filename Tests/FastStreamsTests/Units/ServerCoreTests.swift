@@ -7,7 +7,7 @@ extension FastStreamsTests {
     /// a graceful close with nothing running.
     @Suite struct ServerCoreTests {
         static func makeCore() -> ServerCore {
-            ServerCore(logger: Logger(label: "test"), timerLoop: EventLoopGroup.shared.loops[0]) { _ in }
+            ServerCore(logger: Logger(label: "test"), timerLoop: StreamLoopGroup.shared.loops[0]) { _ in }
         }
 
         @Test func aWaitReturnsTrueOnceAcceptingStoppedWithNoHandlers() async throws {

@@ -21,8 +21,8 @@ struct FastStreamsContender: ThreadedContender {
     func supports(_ transport: Transport) -> Bool { true }
 
     /// `startServer`, with FastStreamsTLS's TLS variant for TLS transports.
-    private func serve(_ group: EventLoopGroup, setup: Setup,
-                       handler: @escaping @Sendable (Connection) async throws -> Void) async throws -> Server {
+    private func serve(_ group: StreamLoopGroup, setup: Setup,
+                       handler: @escaping @Sendable (Connection) async throws -> Void) async throws -> StreamServer {
         if let tls = try FastStreamsTLSConfigs.server(setup) {
             return try await startServer(host: "127.0.0.1", port: 0, tls: tls, options: options(setup), group: group, handler: handler)
         }
@@ -30,7 +30,7 @@ struct FastStreamsContender: ThreadedContender {
     }
 
     /// `openConnection`, with the TLS variant (handshake done when it returns) for TLS transports.
-    private func connect(port: Int, group: EventLoopGroup, setup: Setup) async throws -> Connection {
+    private func connect(port: Int, group: StreamLoopGroup, setup: Setup) async throws -> Connection {
         if let tls = try FastStreamsTLSConfigs.client(setup) {
             return try await openConnection(host: "127.0.0.1", port: port, tls: tls, options: options(setup), group: group)
         }
@@ -39,9 +39,9 @@ struct FastStreamsContender: ThreadedContender {
 
     /// Groups for a layout: (server side, client side). The groups live for the whole process, as
     /// an application's would (and as the NIO contenders' do), so no cell pays for thread start-up.
-    /// (Before commit 74e7a5b `EventLoopGroup.shutdown()` also hung: the loop set `stopping` in a
+    /// (Before commit 74e7a5b `StreamLoopGroup.shutdown()` also hung: the loop set `stopping` in a
     /// job and then blocked in epoll_wait(-1) before checking it.)
-    private func groups(_ loops: Loops) throws -> (EventLoopGroup, EventLoopGroup, [EventLoopGroup]) {
+    private func groups(_ loops: Loops) throws -> (StreamLoopGroup, StreamLoopGroup, [StreamLoopGroup]) {
         switch loops {
         case .oneShared: (Self.loopA, Self.loopA, [])
         case .onePerSide: (Self.loopA, Self.loopB, [])
@@ -49,9 +49,9 @@ struct FastStreamsContender: ThreadedContender {
         }
     }
 
-    static let loopA = try! EventLoopGroup(loopCount: 1)
-    static let loopB = try! EventLoopGroup(loopCount: 1)
-    static let twoLoops = try! EventLoopGroup(loopCount: 2)
+    static let loopA = try! StreamLoopGroup(loopCount: 1)
+    static let loopB = try! StreamLoopGroup(loopCount: 1)
+    static let twoLoops = try! StreamLoopGroup(loopCount: 2)
 
     /// The echo handler from Examples/EchoServer.
     static let echo: @Sendable (Connection) async throws -> Void = { connection in
@@ -105,7 +105,7 @@ struct FastStreamsContender: ThreadedContender {
     /// pins both ends of a pair to the same thread.
     func startThreaded(pairs: Int, size: Int, setup: Setup) async throws -> any RunningLoad {
         let loops = try Self.pairLoops(pairs)
-        var servers: [Server] = []
+        var servers: [StreamServer] = []
         var opened: [Connection] = []
         for loop in loops {
             let server = try await serve(loop, setup: setup, handler: Self.echo)
@@ -118,16 +118,16 @@ struct FastStreamsContender: ThreadedContender {
 
     /// `pairs` one-loop groups for the threaded cell, made on first use and kept for the process
     /// (each pair count has its own, as each N-thread run of aiofastnet's benchmark has its loops).
-    private static func pairLoops(_ pairs: Int) throws -> [EventLoopGroup] {
+    private static func pairLoops(_ pairs: Int) throws -> [StreamLoopGroup] {
         try threadedLoops.withLock { cache in
             if let loops = cache[pairs] { return loops }
-            let loops = try (0..<pairs).map { _ in try EventLoopGroup(loopCount: 1) }
+            let loops = try (0..<pairs).map { _ in try StreamLoopGroup(loopCount: 1) }
             cache[pairs] = loops
             return loops
         }
     }
 
-    private static let threadedLoops = Mutex<[Int: [EventLoopGroup]]>([:])
+    private static let threadedLoops = Mutex<[Int: [StreamLoopGroup]]>([:])
 
     static func pingPong(_ connection: Connection, size: Int, source: Chunk, payload: Payload, counter: RoundCounter) async throws {
         let writer = connection.writer
@@ -153,8 +153,8 @@ struct FastStreamsContender: ThreadedContender {
     struct Running: RunningLoad {
         let counter: RoundCounter
         let clients: Task<Void, Never>
-        let servers: [Server]
-        let groups: [EventLoopGroup]
+        let servers: [StreamServer]
+        let groups: [StreamLoopGroup]
         var rounds: Int { counter.rounds }
 
         func stop() async throws -> Int {
@@ -234,7 +234,7 @@ struct FastStreamsContender: ThreadedContender {
     }
 
     func startIdleServer(setup: Setup) async throws -> Int {
-        let group = try EventLoopGroup(loopCount: 1)
+        let group = try StreamLoopGroup(loopCount: 1)
         let server = try await serve(group, setup: setup, handler: Self.echo)
         IdleKeeper.keep(server)
         return server.port
@@ -268,7 +268,7 @@ struct FastStreamsContender: ThreadedContender {
 enum IdleKeeper {
     nonisolated(unsafe) static var kept: [Any] = []  // Safety: touched only by the probe's single task.
     static func keep(_ object: Any) { kept.append(object) }
-    static let clientGroup: EventLoopGroup = try! EventLoopGroup(loopCount: 1)
+    static let clientGroup: StreamLoopGroup = try! StreamLoopGroup(loopCount: 1)
 }
 
 /// Counts connections that finished their first echo; lets the opener keep a bounded number in flight.

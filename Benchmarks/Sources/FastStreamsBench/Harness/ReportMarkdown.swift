@@ -97,7 +97,7 @@ extension Report {
             \(plan.threadedPairs.map(String.init).joined(separator: ", ")); each pair is one connection whose client and \
             server share a loop, and each pair has a loop (thread) of its own; round trips/s summed over the pairs. \
             "(×s)": the scaling factor, N pairs' figure over one pair's (ideal: N). FastStreams: N one-loop \
-            `EventLoopGroup`s (its API deals a group's connections round-robin over its loops); NIO handlers: \
+            `StreamLoopGroup`s (its API deals a group's connections round-robin over its loops); NIO handlers: \
             one `MultiThreadedEventLoopGroup` of N loops, pair i's bootstraps on loop i; C: `ceb_start_threaded`, \
             the one-loop ping-pong on N threads.
             - **connect + 1 B echo + close**: sequential; client loop and server loop separate; the echo proves the server accepted and served it. \

@@ -3,8 +3,8 @@ import SystemPackage
 
 extension Connection {
     /// Wraps a connected, non-blocking socket into a connection registered on `loop` (loop only).
-    package static func adopt(_ descriptor: FileDescriptor, loop: EventLoop, options: StreamOptions,
-                              remoteAddress: SocketAddress? = nil) throws -> Connection {
+    package static func adopt(_ descriptor: FileDescriptor, loop: StreamLoop, options: StreamOptions,
+                              remoteAddress: NetworkAddress? = nil) throws -> Connection {
         let fd = descriptor.rawValue
         let local = Syscall.localAddress(fd)
         try SocketOptions.apply(options, to: descriptor, isTCP: local?.family != .unix)

@@ -1,6 +1,6 @@
 /// An open byte stream (TCP or Unix-domain) with a ``reader`` and a ``writer``.
 ///
-/// A connection belongs to one ``EventLoop`` for its whole life. Code that runs on that loop reads
+/// A connection belongs to one ``StreamLoop`` for its whole life. Code that runs on that loop reads
 /// and writes with no thread hop: a server handler does; elsewhere use
 /// `withTaskExecutorPreference(connection.loop)`, or keep per-connection state in an actor whose
 /// `unownedExecutor` is `connection.loop.asUnownedSerialExecutor()` (the async calls are
@@ -13,13 +13,13 @@ public final class Connection: Sendable {
     package let stream: SocketStream
 
     /// The loop that owns this connection.
-    public var loop: EventLoop { stream.loop }
+    public var loop: StreamLoop { stream.loop }
     /// The local address, if the socket has one.
-    public let localAddress: SocketAddress?
+    public let localAddress: NetworkAddress?
     /// The peer's address, if known.
-    public let remoteAddress: SocketAddress?
+    public let remoteAddress: NetworkAddress?
 
-    package init(stream: SocketStream, localAddress: SocketAddress?, remoteAddress: SocketAddress?) {
+    package init(stream: SocketStream, localAddress: NetworkAddress?, remoteAddress: NetworkAddress?) {
         self.stream = stream
         self.localAddress = localAddress
         self.remoteAddress = remoteAddress

@@ -28,7 +28,7 @@ package final class BlockPool {
     deinit { iovecs.deallocate() }
 
     /// The pool of `loop` (call on the loop).
-    package static func of(_ loop: EventLoop) -> BlockPool {
+    package static func of(_ loop: StreamLoop) -> BlockPool {
         loop.local(BlockPool.self) { BlockPool() }
     }
 

@@ -3,7 +3,7 @@ import Glibc
 import Synchronization
 import SystemPackage
 
-/// The engine behind one connection: a non-blocking socket owned by one ``EventLoop``, the bytes
+/// The engine behind one connection: a non-blocking socket owned by one ``StreamLoop``, the bytes
 /// waiting for the reader, the queue waiting for the socket, and the tasks waiting on either.
 /// `Reader`, `Writer` and `Connection` are thin public views over it.
 ///
@@ -24,7 +24,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     // checks cannot catch anything; with them the user-space time of a 256 B ping-pong was about
     // a fifth higher (measured in commit 5072a95, one-loop TCP ping-pong).
 
-    package let loop: EventLoop
+    package let loop: StreamLoop
     package let pool: BlockPool
     @exclusivity(unchecked) package internal(set) var lifecycle: Lifecycle = .open(input: .open, output: .open)
     @exclusivity(unchecked) package internal(set) var io: any StreamIO
@@ -94,7 +94,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     let offLoopBytes = Atomic<Int>(0)
 
     /// Takes ownership of the connected, non-blocking `fd`. Call `start()` on the loop next.
-    init(fd: FileDescriptor, loop: EventLoop, options: StreamOptions) {
+    init(fd: FileDescriptor, loop: StreamLoop, options: StreamOptions) {
         assert(loop.inEventLoop)
         self.descriptor = fd
         self.loop = loop
@@ -112,7 +112,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// Traps in debug builds unless called on the stream's loop.
     @inline(__always)
     package func assertOnLoop(_ function: StaticString = #function) {
-        assert(loop.inEventLoop, "\(function) called off the stream's EventLoop")
+        assert(loop.inEventLoop, "\(function) called off the stream's StreamLoop")
     }
 
     /// Registers with the loop (loop only).

@@ -12,7 +12,7 @@ import FastStreamsTLS
 /// success, by abort when `body` throws).
 func withTLSServer<T>(_ tls: TLSConfiguration, options: StreamOptions = StreamOptions(),
                       handler: @escaping @Sendable (Connection) async throws -> Void = echoHandler,
-                      _ body: (Server) async throws -> T) async throws -> T {
+                      _ body: (StreamServer) async throws -> T) async throws -> T {
     let server = try await startServer(host: "127.0.0.1", port: 0, tls: tls, options: options, handler: handler)
     do {
         let result = try await body(server)
@@ -25,13 +25,13 @@ func withTLSServer<T>(_ tls: TLSConfiguration, options: StreamOptions = StreamOp
 }
 
 /// A TLS connection to `server` (127.0.0.1; `serverName` defaults to the IP address).
-func connectTLS(to server: Server, tls: TLSConfiguration, serverName: String? = nil,
+func connectTLS(to server: StreamServer, tls: TLSConfiguration, serverName: String? = nil,
                 options: StreamOptions = StreamOptions()) async throws -> Connection {
     try await openConnection(host: "127.0.0.1", port: server.port, tls: tls, serverName: serverName, options: options)
 }
 
 /// Runs `body` with a TLS connection to `server`, then closes it (aborts it when `body` throws).
-func withTLSConnection<T>(to server: Server, tls: TLSConfiguration, serverName: String? = nil,
+func withTLSConnection<T>(to server: StreamServer, tls: TLSConfiguration, serverName: String? = nil,
                           options: StreamOptions = StreamOptions(),
                           _ body: (Connection) async throws -> T) async throws -> T {
     let connection = try await connectTLS(to: server, tls: tls, serverName: serverName, options: options)
@@ -214,7 +214,7 @@ typealias HandshakeOutcome = Result<TLSSessionInfo?, any Error>
 /// the test sees the server side's session or typed error in `outcomes`. After a successful
 /// handshake the connection echoes.
 func withHandshakeServer<T>(_ tls: TLSConfiguration, outcomes: Mailbox<HandshakeOutcome>,
-                            _ body: (Server) async throws -> T) async throws -> T {
+                            _ body: (StreamServer) async throws -> T) async throws -> T {
     try await withServer(handler: { connection in
         do {
             try await startTLS(connection, tls: tls, serverSide: true)

@@ -7,7 +7,7 @@ import SystemPackage
 
 /// One OS thread running epoll: socket readiness, timers, and Swift jobs.
 ///
-/// `EventLoop` is a Swift `SerialExecutor` and `TaskExecutor`, so code can live on a loop two
+/// `StreamLoop` is a Swift `SerialExecutor` and `TaskExecutor`, so code can live on a loop two
 /// ways, and both run on the loop's thread with no hop per library call:
 /// - a task that prefers the loop (`withTaskExecutorPreference(loop)`, as every server handler
 ///   does) runs its nonisolated code there;
@@ -22,7 +22,7 @@ import SystemPackage
 /// for: a job for the loop as a task executor runs with the loop as its task executor only (its
 /// nonisolated code then calls nonisolated code without a switch), a job for an actor on the loop
 /// runs isolated to the loop's serial executor (its actor code then calls actor code without one).
-public final class EventLoop: @unchecked Sendable {
+public final class StreamLoop: @unchecked Sendable {
     // Safety: state marked "loop-confined" is read and written only on the loop's own thread
     // (`isCurrent`); `run()` is the only code that runs there besides handlers and jobs it calls.
     // Cross-thread state is `remoteJobs` (a Mutex) and `wakePending`/`isShutDown` (Atomics); the
@@ -232,7 +232,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Asks the loop to stop, waits for its thread, and closes its descriptors.
     func shutdown() {
-        precondition(!inEventLoop, "an EventLoop cannot shut itself down")
+        precondition(!inEventLoop, "an StreamLoop cannot shut itself down")
         execute { [self] in stopping = true }
         thread?.join()
         thread = nil
@@ -244,7 +244,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 }
 
-extension EventLoop: SerialExecutor, TaskExecutor {
+extension StreamLoop: SerialExecutor, TaskExecutor {
     /// Queues a job of a task that prefers this loop (no wake-up when called on the loop itself).
     public func enqueue(_ job: consuming ExecutorJob) {
         submit(.task(UnownedJob(job)))
@@ -258,16 +258,16 @@ extension EventLoop: SerialExecutor, TaskExecutor {
 
     /// Traps unless called on the loop's thread; lets `assumeIsolated` work for actors on the loop.
     public func checkIsolated() {
-        precondition(inEventLoop, "not on the EventLoop's thread")
+        precondition(inEventLoop, "not on the StreamLoop's thread")
     }
 }
 
-/// The serial-executor face of an ``EventLoop``: jobs enqueued here run isolated to it.
+/// The serial-executor face of an ``StreamLoop``: jobs enqueued here run isolated to it.
 private final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
     // Safety: `loop` is immutable; the loop owns this object and outlives every job on it.
-    unowned let loop: EventLoop
+    unowned let loop: StreamLoop
 
-    init(loop: EventLoop) { self.loop = loop }
+    init(loop: StreamLoop) { self.loop = loop }
 
     func enqueue(_ job: consuming ExecutorJob) {
         loop.submit(.isolated(UnownedJob(job)))

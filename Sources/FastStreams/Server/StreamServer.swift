@@ -14,13 +14,13 @@ import Synchronization
 /// and its connection is closed with a FIN (TLS: close_notify first). A busy handler gets the same
 /// the next time it waits for input with nothing to do; handlers still working when the grace
 /// period ends are aborted (their connections reset, their tasks cancelled).
-public final class Server: Sendable {
+public final class StreamServer: Sendable {
     /// The addresses the server listens on (with the real port when 0 was asked for).
-    public let addresses: [SocketAddress]
+    public let addresses: [NetworkAddress]
     private let core: ServerCore
     private let gracePeriodValue = Mutex<Duration>(.seconds(30))
 
-    init(addresses: [SocketAddress], core: ServerCore) {
+    init(addresses: [NetworkAddress], core: ServerCore) {
         self.addresses = addresses
         self.core = core
     }
@@ -83,7 +83,7 @@ public final class Server: Sendable {
     }
 }
 
-extension Server: Service {
+extension StreamServer: Service {
     /// Serves until graceful shutdown is triggered (a `ServiceGroup`'s signal, or its
     /// `triggerGracefulShutdown()`), then closes as ``close(deadline:)`` does with
     /// ``gracePeriod``, and returns once every handler has returned. Cancelling the task closes at

@@ -1,8 +1,8 @@
 import Glibc
 
 /// An IPv4, IPv6 or Unix-domain socket address.
-public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
-    /// The address family of a ``SocketAddress``.
+public struct NetworkAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The address family of a ``NetworkAddress``.
     public enum Family: Sendable, Hashable {
         /// IPv4 (`AF_INET`).
         case ipv4

@@ -1,21 +1,21 @@
 import Glibc
 import Synchronization
 
-/// A fixed set of ``EventLoop``s, one thread each. Connections are spread over them round-robin
+/// A fixed set of ``StreamLoop``s, one thread each. Connections are spread over them round-robin
 /// and stay on their loop for life.
-public final class EventLoopGroup: Sendable {
+public final class StreamLoopGroup: Sendable {
     /// The loops, in creation order.
-    public let loops: [EventLoop]
+    public let loops: [StreamLoop]
     private let cursor = Atomic<Int>(0)
     private let isShutDown = Atomic<Bool>(false)
 
     /// Starts `loopCount` loops (default: one per core).
-    public init(loopCount: Int = EventLoopGroup.coreCount) throws(StreamError) {
-        precondition(loopCount > 0, "an EventLoopGroup needs at least one loop")
-        var loops: [EventLoop] = []
+    public init(loopCount: Int = StreamLoopGroup.coreCount) throws(StreamError) {
+        precondition(loopCount > 0, "an StreamLoopGroup needs at least one loop")
+        var loops: [StreamLoop] = []
         for i in 0..<loopCount {
             do {
-                loops.append(try EventLoop(name: "FastStreams-\(i)"))
+                loops.append(try StreamLoop(name: "FastStreams-\(i)"))
             } catch {
                 for loop in loops { loop.shutdown() }
                 throw error
@@ -28,17 +28,17 @@ public final class EventLoopGroup: Sendable {
     public static var coreCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// The group used when none is given: one loop per core, started on first use, never shut down.
-    public static let shared: EventLoopGroup = {
-        do { return try EventLoopGroup() } catch { fatalError("cannot start the shared EventLoopGroup: \(error)") }
+    public static let shared: StreamLoopGroup = {
+        do { return try StreamLoopGroup() } catch { fatalError("cannot start the shared StreamLoopGroup: \(error)") }
     }()
 
     /// The next loop, round-robin.
-    public func next() -> EventLoop {
+    public func next() -> StreamLoop {
         loops[cursor.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
     }
 
     /// The loop whose thread is the caller's, if any.
-    public var current: EventLoop? { loops.first { $0.inEventLoop } }
+    public var current: StreamLoop? { loops.first { $0.inEventLoop } }
 
     /// Stops every loop and waits for their threads. Connections still open on them are aborted.
     /// Must not be called from one of the group's own loops.
