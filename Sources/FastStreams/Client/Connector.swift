@@ -23,12 +23,29 @@ final class Connector {
         func loopIsClosing() { owner.finish(.failure(StreamError.closed)) }
     }
 
+    /// What to connect to and how: made by `openConnection` before its first suspension.
+    final class Request: Sendable {
+        let host: String
+        let port: Int
+        let options: StreamOptions
+        let localAddress: NetworkAddress?
+        let logger: Logger
+        init(host: String, port: Int, options: StreamOptions, localAddress: NetworkAddress?, logger: Logger) {
+            self.host = host
+            self.port = port
+            self.options = options
+            self.localAddress = localAddress
+            self.logger = logger
+        }
+    }
+
     let loop: StreamLoop
-    let host: String
-    let port: Int
-    let options: StreamOptions
-    let localAddress: NetworkAddress?
-    let logger: Logger
+    let request: Request
+    var host: String { request.host }
+    var port: Int { request.port }
+    var options: StreamOptions { request.options }
+    var localAddress: NetworkAddress? { request.localAddress }
+    var logger: Logger { request.logger }
     private let addresses: [NetworkAddress]
     private var nextIndex = 0
     private var attempts: [Attempt] = []
@@ -37,15 +54,11 @@ final class Connector {
     private var lastError = Errno.connectionRefused
     private var continuation: CheckedContinuation<Connection, any Error>?
 
-    init(loop: StreamLoop, host: String, port: Int, addresses: [NetworkAddress], options: StreamOptions,
-         localAddress: NetworkAddress?, logger: Logger, continuation: CheckedContinuation<Connection, any Error>) {
+    init(loop: StreamLoop, request: Request, addresses: [NetworkAddress],
+         continuation: CheckedContinuation<Connection, any Error>) {
         self.loop = loop
-        self.host = host
-        self.port = port
+        self.request = request
         self.addresses = Self.interleaved(addresses)
-        self.options = options
-        self.localAddress = localAddress
-        self.logger = logger
         self.continuation = continuation
     }
 

@@ -25,13 +25,11 @@ public func openConnection(
 ) async throws -> Connection {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
     try options.validate()
-    let start = ContinuousClock.now
-    let addresses = try await Resolver.shared.resolve(host: host, port: port)
-    try Task.checkCancellation()
-    let remaining = connectTimeout - (ContinuousClock.now - start)
-    guard remaining > .zero else { throw StreamError.connectTimedOut(host: host, port: port) }
-    return try await connect(host: host, port: port, addresses: addresses, options: options,
-                             timeout: remaining, localAddress: localAddress, loop: group.next(), logger: logger)
+    // From here on the async frames carry one reference, not copies of the options and the
+    // logger: a task keeps the allocator slabs its deepest chain ever took for as long as it
+    // lives, and a client task's deepest chain is its connect.
+    let request = Connector.Request(host: host, port: port, options: options, localAddress: localAddress, logger: logger)
+    return try await connect(request, deadline: .now + connectTimeout, loop: group.next())
 }
 
 /// Opens a connection to the Unix-domain stream socket at `path`.
@@ -47,13 +45,22 @@ public func openConnection(
 ) async throws -> Connection {
     guard let address = NetworkAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
     try options.validate()
-    return try await connect(host: path, port: 0, addresses: [address], options: options,
-                             timeout: connectTimeout, localAddress: nil, loop: group.next(), logger: logger)
+    let request = Connector.Request(host: path, port: 0, options: options, localAddress: nil, logger: logger)
+    return try await connect(request, addresses: [address], timeout: connectTimeout, loop: group.next())
 }
 
-private func connect(host: String, port: Int, addresses: [NetworkAddress], options: StreamOptions,
-                     timeout: Duration, localAddress: NetworkAddress?, loop: StreamLoop,
-                     logger: Logger) async throws -> Connection {
+/// Resolves the request's host (off the loops), then connects within what is left of the time.
+private func connect(_ request: Connector.Request, deadline: ContinuousClock.Instant,
+                     loop: StreamLoop) async throws -> Connection {
+    let addresses = try await Resolver.shared.resolve(host: request.host, port: request.port)
+    try Task.checkCancellation()
+    let remaining = deadline - .now
+    guard remaining > .zero else { throw StreamError.connectTimedOut(host: request.host, port: request.port) }
+    return try await connect(request, addresses: addresses, timeout: remaining, loop: loop)
+}
+
+private func connect(_ request: Connector.Request, addresses: [NetworkAddress], timeout: Duration,
+                     loop: StreamLoop) async throws -> Connection {
     // The connector lives on the loop; the box lets the cancellation handler find it there.
     final class Slot: @unchecked Sendable {
         // Safety: `connector` is written and read only on `loop` (in the two `execute` blocks).
@@ -64,8 +71,7 @@ private func connect(host: String, port: Int, addresses: [NetworkAddress], optio
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
             loop.execute {
-                let connector = Connector(loop: loop, host: host, port: port, addresses: addresses, options: options,
-                                          localAddress: localAddress, logger: logger, continuation: continuation)
+                let connector = Connector(loop: loop, request: request, addresses: addresses, continuation: continuation)
                 slot.connector = connector
                 connector.start(timeout: timeout)
                 if slot.cancelled { connector.cancel() }
