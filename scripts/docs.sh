@@ -11,6 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 start=$(date +%s)
+# Resolving with the plugin pins it in Package.resolved; put the file back as it was afterwards,
+# so that later builds without FASTSTREAMS_DOCS do not check the plugin out.
+saved_resolved=$(mktemp)
+if [ -f Package.resolved ]; then cp Package.resolved "$saved_resolved"; else rm -f "$saved_resolved"; fi
+restore_resolved() {
+    if [ -f "$saved_resolved" ]; then mv "$saved_resolved" Package.resolved; else rm -f Package.resolved; fi
+}
+trap restore_resolved EXIT
 export FASTSTREAMS_DOCS=1
 targets=(FastStreams FastStreamsTLS FastStreamsNIOInterop)
 log=.build/docs.log
