@@ -121,3 +121,9 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Documentation (`bash scripts/docs.sh`): the DocC plugin joins the graph only when
+// FASTSTREAMS_DOCS is set, so an ordinary build neither fetches nor builds it.
+if Context.environment["FASTSTREAMS_DOCS"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}

@@ -17,6 +17,7 @@ public enum TLSError: Error, Sendable, CustomStringConvertible {
     /// A certificate, key or trust file could not be used, or an option was rejected.
     case invalidConfiguration(String)
 
+    /// A one-line English description of the failure, with OpenSSL's reason.
     public var description: String {
         switch self {
         case .certificateVerificationFailed(let code, let reason): "certificate verification failed: \(reason) (X509 error \(code.rawValue))"

@@ -81,10 +81,12 @@ public struct PeerCertificate: Sendable, Hashable {
         self.certificate = X509Reference(certificate)
     }
 
+    /// True when both are the same certificate (`X509_cmp`).
     public static func == (lhs: PeerCertificate, rhs: PeerCertificate) -> Bool {
         lhs.certificate === rhs.certificate || X509_cmp(lhs.certificate.pointer, rhs.certificate.pointer) == 0
     }
 
+    /// Hashes the certificate's DER encoding.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(der)
     }

@@ -7,6 +7,9 @@ import Logging
 /// `TCP_NODELAY` is on unless `options` says otherwise.
 ///
 /// - Parameters:
+///   - host: a host name or a numeric IPv4 or IPv6 address.
+///   - port: the TCP port, 0 to 65535.
+///   - options: buffering, timeout and socket settings for the connection.
 ///   - connectTimeout: the limit for resolving plus connecting; then ``StreamError/connectTimedOut(host:port:)``.
 ///   - localAddress: an address to bind before connecting.
 ///   - group: where the connection's loop comes from.
@@ -34,6 +37,12 @@ public func openConnection(
 
 /// Opens a connection to the Unix-domain stream socket at `path`.
 ///
+/// - Parameters:
+///   - path: the socket's path (at most 107 bytes, the size of `sun_path`).
+///   - options: buffering and timeout settings for the connection.
+///   - connectTimeout: the limit for connecting; then ``StreamError/connectTimedOut(host:port:)``.
+///   - group: where the connection's loop comes from.
+///   - logger: where connecting logs (at `.debug`).
 /// - Throws: ``StreamError/connectFailed(host:port:errno:)`` (e.g. `ENOENT`, `ECONNREFUSED`),
 ///   ``StreamError/invalidArgument(_:)`` for a path too long, or `CancellationError`.
 public func openConnection(

@@ -31,7 +31,7 @@ nonisolated(nonsending) public func withConnection<Result>(
 
 /// Opens a TCP connection to `host`:`port`, runs `body` with it, and closes it when `body` ends:
 /// gracefully when it returns, by abort when it throws or the task is cancelled. The parameters
-/// are those of ``openConnection(host:port:options:connectTimeout:localAddress:group:)``.
+/// are those of ``openConnection(host:port:options:connectTimeout:localAddress:group:logger:)``.
 ///
 /// ```swift
 /// let reply = try await withConnection(host: "127.0.0.1", port: 9000) { connection in

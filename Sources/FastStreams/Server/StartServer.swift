@@ -19,6 +19,11 @@ import SystemPackage
 ///   - options: buffering and socket settings for each connection.
 ///   - group: the loops that own the connections.
 ///   - logger: where the server logs: accept failures, handlers that threw, refused connections.
+///   - handler: runs once per accepted connection, on that connection's loop.
+/// - Returns: the running server, already accepting.
+/// - Throws: ``StreamError/invalidArgument(_:)`` for a bad port or options,
+///   ``StreamError/resolutionFailed(host:code:reason:)``, or ``StreamError/system(operation:errno:)``
+///   when a listener cannot be made (`EADDRINUSE`, `EACCES`...).
 public func startServer(
     host: String,
     port: Int,
@@ -55,6 +60,17 @@ package func startServer(
 
 /// Starts a server on the Unix-domain socket `path` (a stale socket file there is replaced, and
 /// the file is removed when the server stops). See ``startServer(host:port:backlog:reuseAddress:reusePort:options:group:logger:handler:)``.
+///
+/// - Parameters:
+///   - path: the socket's path (at most 107 bytes, the size of `sun_path`).
+///   - backlog: the `listen(2)` backlog.
+///   - options: buffering and timeout settings for each connection.
+///   - group: the loops that own the connections.
+///   - logger: where the server logs: accept failures, handlers that threw, refused connections.
+///   - handler: runs once per accepted connection, on that connection's loop.
+/// - Returns: the running server, already accepting.
+/// - Throws: ``StreamError/invalidArgument(_:)`` for a path too long or bad options, or
+///   ``StreamError/system(operation:errno:)`` when the socket cannot be bound.
 public func startServer(
     unixPath path: String,
     backlog: Int32 = 1024,

@@ -41,6 +41,7 @@ public enum StreamError: Error, Sendable, CustomStringConvertible {
     /// `setsockopt` or `getsockopt` of option `name` at `level` failed.
     case socketOptionFailed(level: Int32, name: Int32, errno: Errno)
 
+    /// A one-line English description of the failure, with the host, errno or count it carries.
     public var description: String {
         switch self {
         case .resolutionFailed(let host, let code, let reason): "cannot resolve \(host): \(reason) (EAI \(code))"

@@ -10,13 +10,16 @@ import Logging
 /// On failure the connection has failed (reads and writes throw the error); close or abort it.
 ///
 /// - Parameters:
+///   - connection: an open connection (plain, or TLS to nest a session inside).
+///   - tls: the configuration of the new session.
 ///   - serverSide: act as the TLS server (`tls` must be a server configuration).
 ///   - serverName: for clients, the name sent as SNI and checked against the certificate (an IP
 ///     address is checked as one and not sent as SNI).
 ///   - logger: where the session logs, with `peer`, `local`, `tls_version` and `tls_cipher`
 ///     metadata: a failed handshake (`.debug`), kernel TLS not taking over (`.info`), a
 ///     close_notify that could not be sent (`.debug`).
-/// - Throws: ``TLSError`` (verification, handshake failure, timeout), ``StreamError``, or
+/// - Returns: `connection`, now speaking TLS.
+/// - Throws: ``TLSError`` (verification, handshake failure, timeout), `StreamError`, or
 ///   `CancellationError` (the connection is then failed too).
 @discardableResult
 nonisolated(nonsending) public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide: Bool = false,

@@ -10,7 +10,7 @@ import Logging
 /// `logger` gets what connecting and the TLS session log (see
 /// ``startTLS(_:tls:serverSide:serverName:logger:)``).
 ///
-/// - Throws: ``TLSError`` for TLS failures (the connection is then closed), ``StreamError`` for
+/// - Throws: ``TLSError`` for TLS failures (the connection is then closed), `StreamError` for
 ///   TCP ones, or `CancellationError`.
 public func openConnection(
     host: String,

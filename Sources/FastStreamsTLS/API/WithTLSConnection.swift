@@ -3,7 +3,8 @@ import FastStreams
 /// Opens a TLS connection to `host`:`port`, runs `body` with it once the handshake is done, and
 /// closes it when `body` ends: gracefully when it returns (close_notify, then FIN), by abort when
 /// it throws or the task is cancelled. The parameters are those of
-/// `openConnection(host:port:tls:serverName:options:connectTimeout:localAddress:group:)`.
+/// ``openConnection(host:port:tls:serverName:options:connectTimeout:localAddress:group:logger:)``
+/// (without `logger`).
 nonisolated(nonsending) public func withConnection<Result>(
     host: String,
     port: Int,

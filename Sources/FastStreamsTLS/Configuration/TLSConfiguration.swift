@@ -111,8 +111,10 @@ public final class TLSConfiguration: @unchecked Sendable {
     /// - Parameters:
     ///   - trustRoots: what the server's chain must end in (default: the system store).
     ///   - verification: `.full` (chain, plus host name or IP address) by default.
-    ///   - certificateChain, privateKey: a client certificate for mutual TLS.
-    ///   - minimumVersion, maximumVersion: TLS 1.2 to 1.3 by default.
+    ///   - certificateChain: a client certificate chain for mutual TLS (needs `privateKey`).
+    ///   - privateKey: the key of `certificateChain`.
+    ///   - minimumVersion: the oldest TLS version accepted (default TLS 1.2).
+    ///   - maximumVersion: the newest TLS version offered (default TLS 1.3).
     ///   - cipherList: the TLS 1.2 cipher list (OpenSSL syntax). nil, the default, means
     ///     ``intermediateCipherList`` (ECDHE key exchange, AEAD ciphers only); pass
     ///     ``openSSLDefaultCipherList`` for OpenSSL's own, wider list (static RSA, CBC).
@@ -121,8 +123,13 @@ public final class TLSConfiguration: @unchecked Sendable {
     ///   - alpn: protocols to offer, in preference order.
     ///   - sessionResumption: remember sessions per server name and port and offer them again.
     ///   - kernelTLS: try Linux kernel TLS after the handshake.
+    ///   - handshakeTimeout: the limit for a handshake; then ``TLSError/handshakeTimedOut``.
+    ///   - shutdownTimeout: how long closing waits for the peer's close_notify.
     ///   - logger: where the configuration logs: kernel TLS asked for on a kernel without it
     ///     (`.notice`). Connections log through the logger of the call that makes them.
+    /// - Returns: a configuration to share between any number of client connections.
+    /// - Throws: ``TLSError/invalidConfiguration(_:)`` when OpenSSL rejects a file, a key, a
+    ///   cipher list or an ALPN name, or a certificate comes without its key.
     public static func client(
         trustRoots: TrustRoots = .system,
         verification: ServerVerification = .full,
@@ -174,13 +181,28 @@ public final class TLSConfiguration: @unchecked Sendable {
     /// A server configuration.
     ///
     /// - Parameters:
-    ///   - certificateChain, privateKey: the server's identity.
+    ///   - certificateChain: the server's certificate chain, leaf first.
+    ///   - privateKey: the key of the leaf certificate.
     ///   - clientAuthentication: ask for client certificates (mutual TLS).
+    ///   - minimumVersion: the oldest TLS version accepted (default TLS 1.2).
+    ///   - maximumVersion: the newest TLS version accepted (default TLS 1.3).
+    ///   - cipherList: the TLS 1.2 cipher list (OpenSSL syntax); nil means
+    ///     ``intermediateCipherList``, as for
+    ///     ``client(trustRoots:verification:certificateChain:privateKey:minimumVersion:maximumVersion:cipherList:cipherSuites:alpn:sessionResumption:kernelTLS:handshakeTimeout:shutdownTimeout:logger:)``.
+    ///   - cipherSuites: the TLS 1.3 suites (OpenSSL syntax); nil keeps OpenSSL's default.
     ///   - alpn: protocols the server accepts, in its preference order; a client offering none of
     ///     them fails the handshake (RFC 7301).
     ///   - sessionTickets: let clients resume sessions (tickets; for TLS 1.2 also session IDs).
     ///     With `false` the server keeps no session state at all.
-    ///   - Other parameters as in ``client(trustRoots:verification:certificateChain:privateKey:minimumVersion:maximumVersion:cipherList:cipherSuites:alpn:sessionResumption:kernelTLS:handshakeTimeout:shutdownTimeout:logger:)``.
+    ///   - kernelTLS: try Linux kernel TLS after each handshake.
+    ///   - handshakeTimeout: the limit for a handshake: a client that does not finish it in time
+    ///     is dropped (``TLSError/handshakeTimedOut``).
+    ///   - shutdownTimeout: how long closing waits for the peer's close_notify.
+    ///   - logger: where the configuration logs: kernel TLS asked for on a kernel without it
+    ///     (`.notice`). Connections log through the logger of the call that makes them.
+    /// - Returns: a configuration to share between any number of server connections.
+    /// - Throws: ``TLSError/invalidConfiguration(_:)`` when OpenSSL rejects the certificate, the
+    ///   key (or they do not match), the trust roots, a cipher list or an ALPN name.
     public static func server(
         certificateChain: CertificateSource,
         privateKey: PrivateKeySource,

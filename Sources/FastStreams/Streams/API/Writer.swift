@@ -155,7 +155,9 @@ public struct Writer: Sendable {
         try await stream.drain()
     }
 
-    /// Bytes accepted by `write` and not yet taken by the kernel.
+    /// Bytes accepted by `write` (or queued by ``sendfile(_:offset:count:)``) and not yet taken by
+    /// the kernel. Over userspace TLS this includes ciphertext already encrypted but not yet
+    /// taken by the socket, so ``drain()`` holds a TLS writer back as it does a plain one.
     public var bufferedBytes: Int {
         stream.bufferedBytesSnapshot.load(ordering: .relaxed) + stream.offLoopBytes.load(ordering: .relaxed)
     }
