@@ -59,13 +59,23 @@ let package = Package(
             name: "FastStreamsNIOInterop",
             dependencies: ["FastStreams", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // What every example server shares: run under a ServiceGroup until SIGINT / SIGTERM,
+        // saying "listening on" once ready and "closing" when it stops.
+        .target(
+            name: "ExampleSupport",
+            dependencies: [
+                "FastStreams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ExampleSupport"
+        ),
         .executableTarget(
             name: "EchoServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS",
+                "FastStreams", "FastStreamsTLS", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/EchoServer"
         ),
@@ -75,7 +85,7 @@ let package = Package(
             path: "Examples/EchoClient"
         ),
         // What the HTTP examples share: the request-head parser and limits, response heads,
-        // safe file opening below a root, byte ranges, the blocking-call pool, signal handling.
+        // safe file opening below a root, byte ranges, the blocking-call pool.
         .target(
             name: "HTTPCore",
             dependencies: ["FastStreams", .product(name: "SystemPackage", package: "swift-system")],
@@ -84,10 +94,9 @@ let package = Package(
         .executableTarget(
             name: "FileServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS", "HTTPCore",
+                "FastStreams", "FastStreamsTLS", "HTTPCore", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/FileServer"
@@ -95,10 +104,9 @@ let package = Package(
         .executableTarget(
             name: "HTTPServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS", "HTTPCore",
+                "FastStreams", "FastStreamsTLS", "HTTPCore", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/HTTPServer"
