@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "EchoClient", targets: ["EchoClient"]),
         .executable(name: "FileServer", targets: ["FileServer"]),
         .executable(name: "HTTPServer", targets: ["HTTPServer"]),
+        .executable(name: "ChatServer", targets: ["ChatServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -111,10 +112,21 @@ let package = Package(
             ],
             path: "Examples/HTTPServer"
         ),
+        // A line-based chat: lines(limit:), read and idle timeouts, a bounded queue per client.
+        .executableTarget(
+            name: "ChatServer",
+            dependencies: [
+                "FastStreams", "FastStreamsTLS", "ExampleSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ChatServer"
+        ),
         .testTarget(
             name: "FastStreamsTests",
             dependencies: [
                 "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", "HTTPServer", "HTTPCore",
+                "ChatServer",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
