@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "FileServer", targets: ["FileServer"]),
         .executable(name: "HTTPServer", targets: ["HTTPServer"]),
         .executable(name: "ChatServer", targets: ["ChatServer"]),
+        .executable(name: "RPC", targets: ["RPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -122,11 +123,27 @@ let package = Package(
             ],
             path: "Examples/ChatServer"
         ),
+        // Length-prefixed RPC with pipelining and out-of-order replies: the wire format, the
+        // server's connection loop and the client (a library, so the tests can call it too).
+        .target(
+            name: "RPCCore",
+            dependencies: ["FastStreams", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/RPCCore"
+        ),
+        .executableTarget(
+            name: "RPC",
+            dependencies: [
+                "FastStreams", "RPCCore", "ExampleSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/RPC"
+        ),
         .testTarget(
             name: "FastStreamsTests",
             dependencies: [
                 "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", "HTTPServer", "HTTPCore",
-                "ChatServer",
+                "ChatServer", "RPC", "RPCCore",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
