@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "EchoClient", targets: ["EchoClient"]),
         .executable(name: "FileServer", targets: ["FileServer"]),
         .executable(name: "HTTPServer", targets: ["HTTPServer"]),
+        .executable(name: "ChatServer", targets: ["ChatServer"]),
+        .executable(name: "RPC", targets: ["RPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -59,13 +61,23 @@ let package = Package(
             name: "FastStreamsNIOInterop",
             dependencies: ["FastStreams", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // What every example server shares: run under a ServiceGroup until SIGINT / SIGTERM,
+        // saying "listening on" once ready and "closing" when it stops.
+        .target(
+            name: "ExampleSupport",
+            dependencies: [
+                "FastStreams",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ExampleSupport"
+        ),
         .executableTarget(
             name: "EchoServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS",
+                "FastStreams", "FastStreamsTLS", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/EchoServer"
         ),
@@ -75,7 +87,7 @@ let package = Package(
             path: "Examples/EchoClient"
         ),
         // What the HTTP examples share: the request-head parser and limits, response heads,
-        // safe file opening below a root, byte ranges, the blocking-call pool, signal handling.
+        // safe file opening below a root, byte ranges, the blocking-call pool.
         .target(
             name: "HTTPCore",
             dependencies: ["FastStreams", .product(name: "SystemPackage", package: "swift-system")],
@@ -84,10 +96,9 @@ let package = Package(
         .executableTarget(
             name: "FileServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS", "HTTPCore",
+                "FastStreams", "FastStreamsTLS", "HTTPCore", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/FileServer"
@@ -95,18 +106,44 @@ let package = Package(
         .executableTarget(
             name: "HTTPServer",
             dependencies: [
-                "FastStreams", "FastStreamsTLS", "HTTPCore",
+                "FastStreams", "FastStreamsTLS", "HTTPCore", "ExampleSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/HTTPServer"
+        ),
+        // A line-based chat: lines(limit:), read and idle timeouts, a bounded queue per client.
+        .executableTarget(
+            name: "ChatServer",
+            dependencies: [
+                "FastStreams", "FastStreamsTLS", "ExampleSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ChatServer"
+        ),
+        // Length-prefixed RPC with pipelining and out-of-order replies: the wire format, the
+        // server's connection loop and the client (a library, so the tests can call it too).
+        .target(
+            name: "RPCCore",
+            dependencies: ["FastStreams", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/RPCCore"
+        ),
+        .executableTarget(
+            name: "RPC",
+            dependencies: [
+                "FastStreams", "RPCCore", "ExampleSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/RPC"
         ),
         .testTarget(
             name: "FastStreamsTests",
             dependencies: [
                 "FastStreams", "FastStreamsTLS", "FastStreamsNIOInterop", "CFastStreams", "COpenSSL", "EchoServer", "FileServer", "HTTPServer", "HTTPCore",
+                "ChatServer", "RPC", "RPCCore",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -33,7 +33,7 @@ run() {
     # sanitizer process of its own, answering within client timeouts) and the backpressure suite (it fills kernel socket buffers
     # and waits for the writer to stall, which under a sanitizer and a full parallel run took
     # longer than its bounds) apart from the rest, so that they do not compete with all of it.
-    local apart="FileServerTests|EchoServerProcessTests|HTTPServerClientTests|HTTPServerLifecycleTests|HTTPServerMalformedTests|FDLimitTests|BackpressureTests" status=0
+    local apart="FileServerTests|EchoServerProcessTests|ChatServerTests|RPCTests|HTTPServerClientTests|HTTPServerLifecycleTests|HTTPServerMalformedTests|FDLimitTests|BackpressureTests" status=0
     FASTSTREAMS_TEST_TIME_SCALE=$scale swift test --skip-build --scratch-path ".build-$name" --skip "$apart" || status=1
     FASTSTREAMS_TEST_TIME_SCALE=$scale swift test --skip-build --scratch-path ".build-$name" --filter "$apart" || status=1
     echo "sanitizers: $name: build ${built} s, tests $(( $(date +%s) - start - built )) s"

@@ -1,9 +1,8 @@
 import ArgumentParser
+import ExampleSupport
 import FastStreams
 import FastStreamsTLS
-import Glibc
 import Logging
-import ServiceLifecycle
 
 /// Echoes every byte back. Prints `listening on HOST:PORT` once ready; on SIGINT or SIGTERM
 /// (a `ServiceGroup`'s graceful shutdown) idle connections end at once (FIN, TLS close_notify), busy
@@ -47,26 +46,7 @@ struct EchoServer: AsyncParsableCommand {
             server = try await startServer(host: host, port: port, reusePort: reusePort, group: group, handler: echo)
         }
         server.gracePeriod = .seconds(gracePeriod)
-        let shown = unix ?? "\(server.addresses[0].host):\(server.port)"
-        // The group traps the signals before it starts the services: "listening on" is printed
-        // from inside it, so a signal sent as soon as it is read is already caught.
-        let services = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: server),
-                .init(service: ClosureService { try await announce("listening on \(shown)") }, successTerminationBehavior: .ignore),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: Logger(label: "EchoServer")))
-        try await services.run()
+        try await serveUntilSignalled(server, shown: unix, logger: Logger(label: "EchoServer"))
         group.shutdown()
     }
-}
-
-/// Prints `line` at once, then "closing" when graceful shutdown begins.
-func announce(_ line: String) async throws {
-    print(line)
-    fflush(nil)
-    try await gracefulShutdown()
-    print("closing")
-    fflush(nil)
 }

@@ -1,10 +1,9 @@
 import ArgumentParser
+import ExampleSupport
 import FastStreams
 import FastStreamsTLS
-import Glibc
 import HTTPCore
 import Logging
-import ServiceLifecycle
 
 /// A small static file server: HTTP/1.0 and 1.1 GET and HEAD of the regular files below a
 /// folder, over TLS, sending file bodies with `writer.sendfile` (SSL_sendfile when kernel TLS send
@@ -64,34 +63,14 @@ struct FileServer: AsyncParsableCommand {
 
         let server = try await startServer(host: host, port: port, tls: tls) { connection in
             if let session = connection.tls {
-                print("connection from \(connection.remoteAddress?.description ?? "?"): \(session.protocolVersion) "
-                      + "\(session.cipher), kernel TLS send=\(session.kernelTLS.send) receive=\(session.kernelTLS.receive)")
-                fflush(nil)
+                printNow("connection from \(connection.remoteAddress?.description ?? "?"): \(session.protocolVersion) "
+                         + "\(session.cipher), kernel TLS send=\(session.kernelTLS.send) receive=\(session.kernelTLS.receive)")
             }
             try await HTTPSession(connection: connection, context: context).run()
         }
         // Idle keep-alive connections close at once (their read of the next request ends);
         // responses under way get a few seconds to finish.
         server.gracePeriod = .seconds(5)
-        let shown = "\(server.addresses[0].host):\(server.port)"
-        // The group traps the signals before it starts the services: "listening on" is printed
-        // from inside it, so a signal sent as soon as it is read is already caught.
-        let services = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: server),
-                .init(service: ClosureService { try await announce("listening on \(shown)") }, successTerminationBehavior: .ignore),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: Logger(label: "FileServer")))
-        try await services.run()
+        try await serveUntilSignalled(server, logger: Logger(label: "FileServer"))
     }
-}
-
-/// Prints `line` at once, then "closing" when graceful shutdown begins.
-func announce(_ line: String) async throws {
-    print(line)
-    fflush(nil)
-    try await gracefulShutdown()
-    print("closing")
-    fflush(nil)
 }

@@ -1,10 +1,9 @@
 import ArgumentParser
+import ExampleSupport
 import FastStreams
 import FastStreamsTLS
-import Glibc
 import HTTPCore
 import Logging
-import ServiceLifecycle
 
 /// A small HTTP/1.1 server on FastStreams: keep-alive and pipelining, `Content-Length` and
 /// chunked request bodies, limits on the request line (414), head (431) and body (413),
@@ -19,7 +18,7 @@ import ServiceLifecycle
 /// The pieces: Examples/HTTPCore (shared with FileServer) parses heads and chunk lines without
 /// I/O and opens files safely; here ``HTTPConnection`` runs one connection, ``RequestBody``
 /// reads bodies, ``Routes`` and ``StaticFiles`` answer, ``Response`` serializes, and
-/// RunUntilSignal.swift holds the process's lifecycle.
+/// `serveUntilSignalled` (Examples/ExampleSupport) runs the process until SIGINT or SIGTERM.
 @main
 struct HTTPServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "A small HTTP/1.1 server on FastStreams.")
@@ -79,29 +78,8 @@ struct HTTPServer: AsyncParsableCommand {
         // Idle keep-alive connections close at once (their read of the next request ends);
         // answers under way get a few seconds to finish.
         server.gracePeriod = .seconds(5)
-        let shown = "\(server.addresses[0].host):\(server.port)"
-        // The group traps the signals before it starts the services: "listening on" is printed
-        // from inside it, so a signal sent as soon as it is read is already caught.
-        let services = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: server),
-                .init(service: ClosureService { try await announce("listening on \(shown)", shutdown: context.shutdown) },
-                      successTerminationBehavior: .ignore),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: Logger(label: "HTTPServer")))
-        try await services.run()
+        // When graceful shutdown begins, connections between requests are told to close.
+        try await serveUntilSignalled(server, logger: Logger(label: "HTTPServer")) { context.shutdown.trigger() }
         group.shutdown()
     }
-}
-
-/// Prints `line` at once; when graceful shutdown begins, prints "closing" and tells connections
-/// between requests to close (`shutdown`).
-func announce(_ line: String, shutdown: ShutdownNotice) async throws {
-    print(line)
-    fflush(nil)
-    try await gracefulShutdown()
-    print("closing")
-    fflush(nil)
-    shutdown.trigger()
 }

@@ -1,3 +1,5 @@
+import InMemoryLogging
+import Logging
 import Testing
 @testable import FastStreams
 import FastStreamsTLS
@@ -95,6 +97,54 @@ extension FastStreamsTests {
             await server.close()
         }
 
+        @Test(arguments: Transport.allCases)
+        func theGivenLoggerGetsWhatConnectingLogs(transport: Transport) async throws {
+            let (logger, log) = capturingLogger()
+            let server = try await startServer(over: transport, handler: echoHandler)
+            defer { Task { await server.abort() } }
+            let local = try await withScopedConnection(to: server, over: transport, logger: logger) { connection in
+                connection.localAddress?.description
+            }
+            let entry = try await log.waitForEntry("the connect is logged") { $0.message.description == "connected" }
+            #expect(entry.text("peer") == "127.0.0.1:\(server.port)")
+            #expect(entry.text("local") == local)
+            await server.close()
+        }
+
+        @Test func aFailedTLSHandshakeInTheScopeGoesThroughTheGivenLogger() async throws {
+            let (logger, log) = capturingLogger()
+            let server = try await startServer(over: .tls13, handler: echoHandler)
+            defer { Task { await server.abort() } }
+            // The system trust store does not know the test CA: verification fails, no body runs.
+            let error = await thrownError {
+                try await withConnection(host: "127.0.0.1", port: server.port, tls: try TLSConfiguration.client(),
+                                         logger: logger) { _ -> Void in Issue.record("the body ran after a failed handshake") }
+            }
+            guard case .certificateVerificationFailed? = error as? TLSError else {
+                Issue.record("expected certificateVerificationFailed, got \(describe(error))")
+                return
+            }
+            let entry = try await log.waitForEntry("the failed handshake is logged") {
+                $0.message.description == "TLS handshake failed"
+            }
+            #expect(entry.text("peer") == "127.0.0.1:\(server.port)")
+            await server.close()
+        }
+
+        @Test func theUnixScopeLogsThroughTheGivenLogger() async throws {
+            let (logger, log) = capturingLogger()
+            let path = temporaryPath("with-connection-log")
+            let error = await thrownError {
+                try await withConnection(unixPath: path, logger: logger) { _ -> Void in Issue.record("no socket: the body cannot run") }
+            }
+            guard case .connectFailed? = streamError(error) else {
+                Issue.record("expected connectFailed, got \(describe(error))")
+                return
+            }
+            let entry = try await log.waitForEntry("the refused attempt is logged") { $0.text("error") != nil }
+            #expect(entry.text("peer") == path)
+        }
+
         @Test func unixSocketScope() async throws {
             let path = temporaryPath("with-connection")
             let server = try await startServer(unixPath: path, handler: echoHandler)
@@ -114,10 +164,11 @@ extension FastStreamsTests {
 
 /// `withConnection(host:port:...)` (TCP) or `withConnection(host:port:tls:...)` to `server`.
 private func withScopedConnection<T>(to server: StreamServer, over transport: Transport,
+                                     logger: Logger = Logger(label: "test"),
                                      _ body: (Connection) async throws -> T) async throws -> T {
     guard let version = transport.tlsVersion else {
-        return try await withConnection(host: "127.0.0.1", port: server.port, body)
+        return try await withConnection(host: "127.0.0.1", port: server.port, logger: logger, body)
     }
     let tls = try await TLSCertificates.shared().client(version: version)
-    return try await withConnection(host: "127.0.0.1", port: server.port, tls: tls, body)
+    return try await withConnection(host: "127.0.0.1", port: server.port, tls: tls, logger: logger, body)
 }

@@ -1,3 +1,5 @@
+import Logging
+
 /// Runs `body` with `connection` and closes the connection when `body` ends, whichever way it ends:
 /// when it returns, gracefully (queued bytes are sent, then FIN or TLS close_notify: see
 /// ``Connection/close()``); when it throws (`CancellationError` included), with
@@ -31,7 +33,8 @@ nonisolated(nonsending) public func withConnection<Result>(
 
 /// Opens a TCP connection to `host`:`port`, runs `body` with it, and closes it when `body` ends:
 /// gracefully when it returns, by abort when it throws or the task is cancelled. The parameters
-/// are those of ``openConnection(host:port:options:connectTimeout:localAddress:group:logger:)``.
+/// are those of ``openConnection(host:port:options:connectTimeout:localAddress:group:logger:)``;
+/// `logger` gets what connecting logs (at `.debug`: failed attempts, the address connected to).
 ///
 /// ```swift
 /// let reply = try await withConnection(host: "127.0.0.1", port: 9000) { connection in
@@ -46,22 +49,26 @@ nonisolated(nonsending) public func withConnection<Result>(
     connectTimeout: Duration = .seconds(30),
     localAddress: NetworkAddress? = nil,
     group: StreamLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Client"),
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(host: host, port: port, options: options, connectTimeout: connectTimeout,
-                                              localAddress: localAddress, group: group)
+                                              localAddress: localAddress, group: group, logger: logger)
     return try await withConnection(connection, body)
 }
 
 /// Opens a connection to the Unix-domain stream socket at `path`, runs `body` with it, and closes
-/// it when `body` ends (see ``withConnection(host:port:options:connectTimeout:localAddress:group:_:)``).
+/// it when `body` ends (see ``withConnection(host:port:options:connectTimeout:localAddress:group:logger:_:)``).
+/// The parameters are those of ``openConnection(unixPath:options:connectTimeout:group:logger:)``.
 nonisolated(nonsending) public func withConnection<Result>(
     unixPath path: String,
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
     group: StreamLoopGroup = .shared,
+    logger: Logger = Logger(label: "FastStreams.Client"),
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
-    let connection = try await openConnection(unixPath: path, options: options, connectTimeout: connectTimeout, group: group)
+    let connection = try await openConnection(unixPath: path, options: options, connectTimeout: connectTimeout, group: group,
+                                              logger: logger)
     return try await withConnection(connection, body)
 }

@@ -90,6 +90,11 @@ final class ChildProcess {
         return try ChildProcess(shell: limit + "exec \"$0\" \"$@\"", arguments: [echoServerPath] + arguments)
     }
 
+    /// Starts the example executable `name` (a product of this package) with `arguments`.
+    static func example(_ name: String, _ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(shell: #"exec "$0" "$@""#, arguments: [executablePath(name)] + arguments)
+    }
+
     /// Everything the child wrote to stdout so far.
     var stdout: String {
         drainStdout()
