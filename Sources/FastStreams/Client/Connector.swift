@@ -41,11 +41,6 @@ final class Connector {
 
     let loop: StreamLoop
     let request: Request
-    var host: String { request.host }
-    var port: Int { request.port }
-    var options: StreamOptions { request.options }
-    var localAddress: NetworkAddress? { request.localAddress }
-    var logger: Logger { request.logger }
     private let addresses: [NetworkAddress]
     private var nextIndex = 0
     private var attempts: [Attempt] = []
@@ -76,8 +71,8 @@ final class Connector {
 
     func start(timeout: Duration) {
         timeoutTimer = loop.schedule(after: timeout) { [self] in
-            logger.debug("connect timed out", metadata: ["peer": "\(host):\(port)"])
-            finish(.failure(StreamError.connectTimedOut(host: host, port: port)))
+            request.logger.debug("connect timed out", metadata: ["peer": "\(request.host):\(request.port)"])
+            finish(.failure(StreamError.connectTimedOut(host: request.host, port: request.port)))
         }
         startNextAttempt()
     }
@@ -95,7 +90,7 @@ final class Connector {
             do {
                 let fd = try Syscall.socket(address.posixFamily, Int32(SOCK_STREAM.rawValue))
                 do {
-                    if let localAddress { try Syscall.bind(fd, localAddress) }
+                    if let localAddress = request.localAddress { try Syscall.bind(fd, localAddress) }
                     if try Syscall.connect(fd, address) {
                         finish(.success(try makeConnection(fd: fd)))
                         return
@@ -112,14 +107,14 @@ final class Connector {
                 }
                 return
             } catch let error as Errno {
-                logger.debug("connect attempt failed", metadata: ["peer": "\(address)", "error": "\(error)"])
+                request.logger.debug("connect attempt failed", metadata: ["peer": "\(address)", "error": "\(error)"])
                 lastError = error
             } catch {
                 finish(.failure(error))
                 return
             }
         }
-        if attempts.isEmpty { finish(.failure(StreamError.connectFailed(host: host, port: port, errno: lastError))) }
+        if attempts.isEmpty { finish(.failure(StreamError.connectFailed(host: request.host, port: request.port, errno: lastError))) }
     }
 
     fileprivate func attemptIsReady(_ attempt: Attempt) {
@@ -136,15 +131,15 @@ final class Connector {
         } else {
             Syscall.close(attempt.fd)
             lastError = Errno(rawValue: code)
-            logger.debug("connect attempt failed", metadata: ["peer": "\(attempt.address)", "error": "\(lastError)"])
+            request.logger.debug("connect attempt failed", metadata: ["peer": "\(attempt.address)", "error": "\(lastError)"])
             startNextAttempt()  // a failure starts the next attempt at once
         }
     }
 
     private func makeConnection(fd: Int32) throws -> Connection {
-        let connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: options)
+        let connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: request.options)
         ConnectionCounters.opened.increment()
-        logger.debug("connected", metadata: connection.logMetadata)
+        request.logger.debug("connected", metadata: connection.logMetadata)
         return connection
     }
 
