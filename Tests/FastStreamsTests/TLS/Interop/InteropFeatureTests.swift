@@ -65,12 +65,13 @@ extension FastStreamsTests {
                     let reports = try await peer.runClient(port: server.port, certificates: certificates, plan: plan)
                     for report in reports { #expect(report.error == nil, "\(report)") }
                     #expect(reports.last?.reused == true, "\(peer)'s second connection resumed: \(reports)")
-                    let first = try await sides.next(within: .seconds(30))
-                    let second = try await sides.next(within: .seconds(30))
-                    #expect(first.error == nil && second.error == nil, "\(describe(first.error)) \(describe(second.error))")
-                    #expect(first.session?.sessionReused == false)
-                    #expect(second.session?.sessionReused == true, "our server resumed the session")
-                    #expect(second.session?.protocolVersion == cell.version.protocolName)
+                    // The handlers report as they end, which need not be in connection order:
+                    // one full handshake and one resumption, in either order.
+                    let ended = [try await sides.next(within: .seconds(30)), try await sides.next(within: .seconds(30))]
+                    #expect(ended.allSatisfy { $0.error == nil }, "\(ended.map { describe($0.error) })")
+                    let resumed = ended.filter { $0.session?.sessionReused == true }
+                    #expect(resumed.count == 1, "our server resumed exactly one session: \(ended.map { $0.session?.sessionReused })")
+                    #expect(resumed.first?.session?.protocolVersion == cell.version.protocolName)
                 }
             }
         }
