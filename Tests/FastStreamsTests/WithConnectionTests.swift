@@ -159,6 +159,108 @@ extension FastStreamsTests {
             try await Self.expectClosed(used)
             await server.close()
         }
+        // MARK: Cancelling the body while it waits
+
+        /// A silent server; `connection` is the client's, opened but not yet given to `withConnection`.
+        func withSilentPeer(_ body: (Connection) async throws -> Void) async throws {
+            try await withServer(handler: { connection in
+                do { for try await _ in connection.reader {} } catch {}
+            }) { server in
+                let connection = try await connect(to: server)
+                defer { connection.abort() }
+                try await body(connection)
+            }
+        }
+
+        @Test(arguments: Caller.allCases)
+        func cancellingTheBodyWakesItsReadWithCancellationError(caller: Caller) async throws {
+            try await withSilentPeer { connection in
+                let body = Task {
+                    try await caller.run(connection) {
+                        try await withConnection(connection) { connection in
+                            return try await connection.reader.read()
+                        }
+                    }
+                }
+                try await waitUntil("the body's read waits") { await connection.hasWaitingReader }
+                body.cancel()
+                let error = await thrownError { _ = try await withTimeout(.seconds(20)) { try await body.value } }
+                #expect(error is CancellationError, "got \(describe(error))")
+            }
+        }
+
+        @Test(arguments: Caller.allCases)
+        func cancellingTheBodyWakesItsDrainWithCancellationError(caller: Caller) async throws {
+            let gate = Gate()
+            try await withServer(handler: { _ in await gate.wait() }) { server in
+                defer { gate.open() }  // before the server closes: its handler waits on the gate
+                let connection = try await connect(to: server)
+                defer { connection.abort() }
+                let body = Task {
+                    try await caller.run(connection) {
+                        try await withConnection(connection) { connection in
+                            // The server never reads: the queue stays above the low watermark.
+                            connection.writer.setWatermarks(high: 1, low: 0)
+                            try connection.writer.write(randomBytes(16 * 1024 * 1024, seed: 41))
+                            try await connection.writer.drain()
+                        }
+                    }
+                }
+                try await waitUntil("the body's drain waits") { await connection.hasWaitingDrainer }
+                body.cancel()
+                let error = await thrownError { _ = try await withTimeout(.seconds(20)) { try await body.value } }
+                #expect(error is CancellationError, "got \(describe(error))")
+            }
+        }
+
+        /// The body run by an actor on the connection's loop: its waits park through another
+        /// path than a task's, and a cancelled one wakes too.
+        actor LoopBody {
+            let connection: Connection
+            nonisolated var unownedExecutor: UnownedSerialExecutor { connection.loop.asUnownedSerialExecutor() }
+            init(_ connection: Connection) { self.connection = connection }
+
+            func readOnce() async throws -> Chunk? {
+                try await withConnection(connection) { connection in try await connection.reader.read() }
+            }
+        }
+
+        @Test func cancellingTheBodyOfAnActorOnTheLoopWakesItsRead() async throws {
+            try await withSilentPeer { connection in
+                let actor = LoopBody(connection)
+                let body = Task { try await actor.readOnce() }
+                try await waitUntil("the actor's read waits") { await connection.hasWaitingReader }
+                body.cancel()
+                let error = await thrownError { _ = try await withTimeout(.seconds(20)) { try await body.value } }
+                #expect(error is CancellationError, "got \(describe(error))")
+            }
+        }
+
+        @Test func aChildTaskOfTheBodyIsCancelledOnItsOwnAndTheBodyReadsOn() async throws {
+            try await withServer { server in  // echoes
+                let connection = try await connect(to: server)
+                try await withConnection(connection) { connection in
+                    let child = Task { try await connection.reader.read() }
+                    try await waitUntil("the child's read waits") { await connection.hasWaitingReader }
+                    child.cancel()
+                    #expect(await thrownError { _ = try await child.value } is CancellationError)
+                    try connection.writer.write("still here")
+                    #expect(try await connection.reader.read(exactly: 10).string == "still here")
+                }
+            }
+        }
+
+        @Test func aBodyCancelledBeforeItWaitsGetsCancellationErrorFromItsFirstRead() async throws {
+            try await withSilentPeer { connection in
+                let error = await thrownError {
+                    try await withConnection(connection) { connection in
+                        withUnsafeCurrentTask { $0?.cancel() }
+                        _ = try await connection.reader.read()
+                    }
+                }
+                #expect(error is CancellationError, "got \(describe(error))")
+            }
+        }
     }
 }
 
