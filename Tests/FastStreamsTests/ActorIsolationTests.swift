@@ -17,6 +17,8 @@ extension FastStreamsTests {
             }
 
             func readAll() async throws -> Int { try await readToEnd(connection) }
+
+            func readOnce() async throws -> Chunk? { try await connection.reader.read() }
         }
 
         /// The same on Swift's global pool (a default actor).
@@ -46,6 +48,21 @@ extension FastStreamsTests {
                 connection.writer.finish()
                 let rest = try await withTimeout(.seconds(30)) { try await client.readAll() }
                 #expect(rest == 0, "the echo server ends after our FIN")
+            }
+        }
+
+        /// An actor's wait parks through another path than a task's (it suspends under the
+        /// loop's preference); cancelling the task still wakes it.
+        @Test func aCancelledReadOfAnActorOnTheLoopThrowsCancellationError() async throws {
+            try await withServer { server in  // echoes, so stays silent while we write nothing
+                let connection = try await connect(to: server)
+                defer { connection.abort() }
+                let client = LoopClient(connection)
+                let reading = Task { try await client.readOnce() }
+                try await waitUntil("the actor's read waits") { await connection.hasWaitingReader }
+                reading.cancel()
+                let error = await thrownError { _ = try await withTimeout(.seconds(20)) { try await reading.value } }
+                #expect(error is CancellationError, "got \(describe(error))")
             }
         }
 
