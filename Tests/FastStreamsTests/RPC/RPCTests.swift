@@ -108,12 +108,16 @@ extension FastStreamsTests {
             try await withRPCServer { port, _ in
                 try await withConnection(host: "127.0.0.1", port: port) { connection in
                     try await RPCClient.run(on: connection) { client in
+                        // The reply comes long after the timeout, under a sanitizer too: the
+                        // timeout's timer task can run late on a loaded machine, and under TSan
+                        // a 1.5 s reply once came first.
+                        let late = 1_500 * testTimeScale
                         await #expect(throws: RPCError.timedOut(id: 1, after: .milliseconds(200))) {
-                            _ = try await client.call(.sleep, "1500", timeout: .milliseconds(200))
+                            _ = try await client.call(.sleep, "\(late)", timeout: .milliseconds(200))
                         }
                         #expect(try await client.call(.echo, "after", timeout: .seconds(20)).payload.string == "after")
                         // The late reply of call 1 arrives and is dropped; later calls are unaffected.
-                        try await Task.sleep(for: .milliseconds(1500))
+                        try await Task.sleep(for: .milliseconds(late))
                         #expect(try await client.call(.echo, "later", timeout: .seconds(20)).payload.string == "later")
                     }
                 }
