@@ -56,23 +56,41 @@ extension FastStreamsTests {
 
         @Test(arguments: InteropPeer.allCases, versions)
         func peerClientResumesWithOurServer(peer: InteropPeer, cell: InteropCase) async throws {
+            // gnutls-cli asks for the session to resume right after its TLS 1.3 handshake, and
+            // `gnutls_session_get_data2` waits only about a round trip + 100 ms for a ticket
+            // before it returns data that cannot resume (gnutls_session_get_data2(3)). Our server
+            // sends its tickets with the handshake, but a suite loading both cores (under TSan
+            // most of all) can delay them past that, so that one cell gets three tries; a server
+            // that issued no ticket fails all three.
+            let attempts = peer == .gnutls && cell.version == .tls13 ? 3 : 1
             try await PeerSlots.shared.run {
-                let certificates = try await TLSCertificates.shared()
-                let plan = PeerClientPlan(pin: cell, connections: 2)
-                let sides = Mailbox<ServerSide>()
-                try await withTLSServer(try cell.server(certificates),
-                                        handler: interopHandler(closeAfter: peer.serverClosesAfter(plan), sides)) { server in
-                    let reports = try await peer.runClient(port: server.port, certificates: certificates, plan: plan)
-                    for report in reports { #expect(report.error == nil, "\(report)") }
-                    #expect(reports.last?.reused == true, "\(peer)'s second connection resumed: \(reports)")
-                    // The handlers report as they end, which need not be in connection order:
-                    // one full handshake and one resumption, in either order.
-                    let ended = [try await sides.next(within: .seconds(30)), try await sides.next(within: .seconds(30))]
-                    #expect(ended.allSatisfy { $0.error == nil }, "\(ended.map { describe($0.error) })")
-                    let resumed = ended.filter { $0.session?.sessionReused == true }
-                    #expect(resumed.count == 1, "our server resumed exactly one session: \(ended.map { $0.session?.sessionReused })")
-                    #expect(resumed.first?.session?.protocolVersion == cell.version.protocolName)
+                for attempt in 1...attempts {
+                    let resumed = try await resumeOnce(peer: peer, cell: cell, expectResumption: attempt == attempts)
+                    if resumed { return }
                 }
+            }
+        }
+
+        /// One peer client that connects twice; returns whether its second connection resumed.
+        /// Unless `expectResumption`, a second connection that did not resume is not a failure.
+        private func resumeOnce(peer: InteropPeer, cell: InteropCase, expectResumption: Bool) async throws -> Bool {
+            let certificates = try await TLSCertificates.shared()
+            let plan = PeerClientPlan(pin: cell, connections: 2)
+            let sides = Mailbox<ServerSide>()
+            return try await withTLSServer(try cell.server(certificates),
+                                           handler: interopHandler(closeAfter: peer.serverClosesAfter(plan), sides)) { server in
+                let reports = try await peer.runClient(port: server.port, certificates: certificates, plan: plan)
+                for report in reports { #expect(report.error == nil, "\(report)") }
+                // The handlers report as they end, which need not be in connection order:
+                // one full handshake and one resumption, in either order.
+                let ended = [try await sides.next(within: .seconds(30)), try await sides.next(within: .seconds(30))]
+                #expect(ended.allSatisfy { $0.error == nil }, "\(ended.map { describe($0.error) })")
+                let resumed = ended.filter { $0.session?.sessionReused == true }
+                guard reports.last?.reused == true || expectResumption else { return false }
+                #expect(reports.last?.reused == true, "\(peer)'s second connection resumed: \(reports)")
+                #expect(resumed.count == 1, "our server resumed exactly one session: \(ended.map { $0.session?.sessionReused })")
+                #expect(resumed.first?.session?.protocolVersion == cell.version.protocolName)
+                return true
             }
         }
 
