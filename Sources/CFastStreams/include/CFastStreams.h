@@ -1,6 +1,7 @@
 // What Swift's Glibc module does not export: epoll and eventfd (not in its module map), accept4
 // and pthread_setname_np (they need _GNU_SOURCE), plus a per-thread "current loop" slot that lets
-// a loop ask "am I on my own thread?" with one TLS load. Nothing else lives here.
+// a loop ask "am I on my own thread?" with one TLS load, and the running task's identity.
+// Nothing else lives here.
 //
 // _GNU_SOURCE is defined only in CFastStreams.c: defined here it would change `fd_set` and clash
 // with Glibc's and Dispatch's modules in every client.
@@ -16,6 +17,17 @@ extern __thread void *cfs_current_loop_slot;
 
 static inline void *cfs_current_loop(void) { return cfs_current_loop_slot; }
 static inline void cfs_set_current_loop(void *loop) { cfs_current_loop_slot = loop; }
+
+/// The Swift Concurrency runtime's accessor of the running task (exported, part of its stable ABI
+/// since Swift 5.5; what `withUnsafeCurrentTask` wraps), declared with its own calling convention.
+__attribute__((swiftcall)) extern void *swift_task_getCurrent(void);
+
+/// The running task's address, for identity comparisons only (never to act on the task); NULL
+/// outside a task. A stream asks on every wait of a server handler whether it is the task that
+/// owns the stream: through `withUnsafeCurrentTask`, a generic function taking a closure, that cost
+/// a type-metadata lookup, a copy and an exclusivity check each time (perf, one-loop ping-pong).
+/// Swift itself refuses `@_silgen_name` on runtime symbols, hence this C line.
+static inline const void *cfs_current_task(void) { return swift_task_getCurrent(); }
 
 /// accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC).
 int cfs_accept4(int fd);

@@ -37,18 +37,23 @@ func iovecBytes(_ iovecs: UnsafeMutablePointer<iovec>, _ count: Int) -> [UInt8] 
 /// A scratch file (already unlinked) holding `content`, opened read-write, close-on-exec, at a
 /// high descriptor number: the number of a descriptor the unit under test closes is then
 /// unlikely to be reused at once by another suite running in parallel.
-struct ScratchFile {
+final class ScratchFile {
     let fd: FileDescriptor
     /// Device and inode: tell "closed, and the number reused by someone else" from "still open".
     let device: UInt64
     let inode: UInt64
+    /// A second descriptor of the same file, open as long as this object: it keeps the inode in
+    /// use, so no file another suite creates meanwhile can get the same inode number, which would
+    /// make a closed `fd` whose number was reused look open (`isClosed` once failed that way).
+    private let keeper: Int32
 
     init(_ content: [UInt8]) throws {
         let path = temporaryPath("unit")
         let opened = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard opened >= 0 else { throw TestFailure("open \(path): errno \(errno)") }
         unlink(path)
-        defer { close(opened) }
+        var kept = false
+        defer { if !kept { close(opened) } }
         var at = 0
         while at < content.count {
             let n = content[at...].withUnsafeBytes { write(opened, $0.baseAddress!, $0.count) }
@@ -66,7 +71,11 @@ struct ScratchFile {
         fd = FileDescriptor(rawValue: number)
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
+        keeper = opened
+        kept = true
     }
+
+    deinit { close(keeper) }
 
     /// True once `fd` was closed: `fcntl(F_GETFD)` fails with EBADF (or, should another suite
     /// have reused the number since, it names another file).

@@ -10,7 +10,7 @@
 /// Close a connection with ``close()`` or ``abort()``. If the last reference goes away while it is
 /// still open it is closed gracefully in the background (queued bytes are still sent).
 public final class Connection: Sendable {
-    package let stream: SocketStream
+    @usableFromInline package let stream: SocketStream
 
     /// The loop that owns this connection.
     public var loop: StreamLoop { stream.loop }

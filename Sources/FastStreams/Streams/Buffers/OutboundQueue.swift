@@ -37,8 +37,11 @@ package struct OutboundQueue {
     /// Bytes in `entries`.
     package private(set) var count = 0
     /// Where copied tails of writes go; packs consecutive small writes into one block.
-    private var appendStorage = ReadBuffer.noStorage
+    private var appendStorage = OutboundQueue.noStorage
     private var appendUsed = 0
+    /// A zero-size block standing for "no copy block yet".
+    // Safety: zero bytes long, so nothing is ever written to it; only its reference count changes.
+    nonisolated(unsafe) private static let noStorage = ByteStorage.allocate(capacity: 0)
     /// Copies get blocks of at least this size.
     package static let copyBlockSize = 16 * 1024
 

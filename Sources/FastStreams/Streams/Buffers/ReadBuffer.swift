@@ -7,11 +7,9 @@
 /// and goes back to the loop's pool when the reader holds nothing, so idle streams hold none.
 package struct ReadBuffer {
     package static let maxReadSize = 256 * 1024
-    /// A zero-size block standing for "no block yet".
-    // Safety: zero bytes long, so nothing is ever written to it; only its reference count changes.
-    nonisolated(unsafe) package static let noStorage = ByteStorage.allocate(capacity: 0)
-
-    private var storage = ReadBuffer.noStorage
+    /// The block, or nil while the buffer holds none. (Optional rather than a shared empty
+    /// sentinel: a static is reached through `swift_once`, a call per use on every read.)
+    private var storage: ByteStorage?
     private var used = 0
     /// The size the next fresh block gets.
     package private(set) var readSize = 2048
@@ -19,29 +17,30 @@ package struct ReadBuffer {
     package init() {}
 
     /// True while the buffer holds a block.
-    package var holdsBlock: Bool { storage !== Self.noStorage }
+    package var holdsBlock: Bool { storage != nil }
 
     /// Free space to receive into: the rest of the block, or a reused or fresh one.
     package mutating func space(pool: BlockPool) -> UnsafeMutableRawBufferPointer {
-        if storage === Self.noStorage, let block = pool.take(minimumSize: readSize) {
-            storage = block
+        if storage == nil {
+            storage = pool.take(minimumSize: readSize) ?? ByteStorage.allocate(capacity: readSize)
             used = 0
-        } else if isKnownUniquelyReferenced(&storage) && storage.size >= readSize {
+        } else if isKnownUniquelyReferenced(&storage) && storage!.size >= readSize {
             used = 0
         } else {
-            let free = storage.size - used
+            let free = storage!.size - used
             if free < 1024 || free < readSize / 4 {
                 storage = ByteStorage.allocate(capacity: readSize)
                 used = 0
             }
         }
-        return UnsafeMutableRawBufferPointer(start: storage.base + used, count: storage.size - used)
+        let block = storage.unsafelyUnwrapped
+        return UnsafeMutableRawBufferPointer(start: block.base + used, count: block.size - used)
     }
 
     /// The first `count` bytes of the last `space` were written: they become a chunk. A read that
     /// filled its space grows the next block.
     package mutating func commit(_ count: Int, filledSpace: Bool) -> Chunk {
-        let chunk = Chunk(storage: storage, offset: used, count: count)
+        let chunk = Chunk(storage: storage.unsafelyUnwrapped, offset: used, count: count)
         used += count
         if filledSpace { readSize = min(readSize * 2, Self.maxReadSize) }
         return chunk
@@ -50,9 +49,9 @@ package struct ReadBuffer {
     /// Hands the block back to `pool` (the reader holds nothing; chunks still held by the
     /// application keep their bytes alive).
     package mutating func release(to pool: BlockPool) {
-        guard storage !== Self.noStorage else { return }
-        pool.put(storage)
-        storage = Self.noStorage
+        guard let block = storage else { return }
+        pool.put(block)
+        storage = nil
         used = 0
     }
 }

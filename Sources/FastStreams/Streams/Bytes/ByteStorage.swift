@@ -11,8 +11,11 @@ package final class ByteStorage: ManagedBuffer<Int, UInt8> {
         return unsafeDowncast(buffer, to: ByteStorage.self)
     }
 
+    /// The capacity in bytes. Read through the header's pointer: `header` is a class's stored
+    /// property, whose every read pays a run-time exclusivity check (`swift_beginAccess`), and the
+    /// size is read several times per received message; it never changes after `allocate`.
     @inline(__always)
-    package var size: Int { header }
+    package var size: Int { withUnsafeMutablePointerToHeader { $0.pointee } }
 
     @inline(__always)
     @usableFromInline

@@ -100,6 +100,7 @@ extension SocketStream {
         return true
     }
 
+    @usableFromInline
     nonisolated(nonsending) func readChunk(max: Int) async throws -> Chunk? {
         guard loop.inEventLoop else { return try await readChunkOffLoop(max: max) }
         guard try await waitForBuffered(1) else { return nil }

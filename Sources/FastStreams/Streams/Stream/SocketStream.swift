@@ -13,6 +13,7 @@ import SystemPackage
 /// strategy at once when nothing is queued and queues the rest in `outbound`, which `flushOutput`
 /// (SocketStream+Write) sends when the socket is writable. SocketStream+Lifecycle holds the close,
 /// abort and failure paths; SocketStream+Layer installs a layer and runs its handshake.
+@usableFromInline
 package final class SocketStream: Selectable, @unchecked Sendable {
     // Safety: every stored `var` is loop-confined: it is touched only on `loop`'s thread, which
     // each entry point asserts in debug builds (`assertOnLoop`). Public entry points check
@@ -45,13 +46,12 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// here carry no cancellation handler.
     // Safety: compared for identity only, never used to act on the task; set and cleared by the
     // task itself on the loop, cleared before the task ends, so no later task can match it.
-    private var ownerTask: UnsafeCurrentTask?
+    @exclusivity(unchecked) private var ownerTask: UnsafeRawPointer?
 
     /// The running task (a server handler, on the loop) owns this stream until ``disown()``.
-    @inline(never)
     package func adoptByCurrentTask() {
         assertOnLoop()
-        ownerTask = withUnsafeCurrentTask { $0 }
+        ownerTask = cfs_current_task()
     }
 
     /// The owning task is about to end.
@@ -60,11 +60,9 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         ownerTask = nil
     }
 
-    // Not inlined: the closure would be allocated in the waiting task's frame.
-    @inline(never)
     private var isOwnerTask: Bool {
         guard let ownerTask else { return false }
-        return withUnsafeCurrentTask { $0 == ownerTask }
+        return cfs_current_task() == ownerTask
     }
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
     /// Whether a stopping server closes this stream once idle (SocketStream+Shutdown).
@@ -197,28 +195,36 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// Suspends the calling task (which runs on the loop) until the reader or drainer is resumed;
     /// throws `CancellationError` when the task is cancelled, leaving all buffered data in place.
     ///
-    /// `isolation` is the caller's actor: nil for a task that prefers the loop, or an actor on the
-    /// loop. The task that owns the stream (a server handler) parks with no cancellation handler:
+    /// The caller's isolation is nil for a task that prefers the loop, or an actor on the loop.
+    /// The task that owns the stream (a server handler) parks with no cancellation handler:
     /// nothing can cancel it while it waits, and a cancellation it made itself is seen on parking.
     /// Any other task gets a handler per wait.
+    ///
+    /// This and `waitWithHandler` are nonsending rather than isolated to an `isolated (any Actor)?`
+    /// parameter: such a function hops to its actor on entry and after each call it makes, and
+    /// under a task-executor preference every hop (`swift_task_switch`) looks the preference up
+    /// under the task's status-record lock. This, with `Reader`'s inlined `next`, took a one-loop
+    /// TCP ping-pong from 11 hops per round trip to 7 (counted with uprobes on the runtime).
     @inline(__always)
-    func wait(_ reason: WaitReason, isolation: isolated (any Actor)? = #isolation) async throws {
+    nonisolated(nonsending) func wait(_ reason: WaitReason) async throws {
         assertOnLoop()
         // Few async frame bytes on purpose: the handler task of an idle connection keeps this
         // frame, and its whole chain (task, handler, read, this wait) fits the task allocator's
         // first 1 KB slab only while the common case (the owner task, on the loop) stays small.
         // Everything else is out of line.
+        let isolation = #isolation
         if isolation == nil, isOwnerTask {
             try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
         } else {
-            try await waitWithHandler(reason, isolation: isolation)
+            try await waitWithHandler(reason)
         }
     }
 
     /// A wait of a task isolated to an actor, or of a task that does not own the stream: the
     /// latter carries a cancellation handler for this one wait.
     @inline(never)
-    private func waitWithHandler(_ reason: WaitReason, isolation: isolated (any Actor)?) async throws {
+    nonisolated(nonsending) private func waitWithHandler(_ reason: WaitReason) async throws {
+        let isolation = #isolation
         if isOwnerTask {
             try await suspendOnActor(reason, isolation: isolation)
             return
