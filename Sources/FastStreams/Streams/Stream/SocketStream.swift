@@ -293,8 +293,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
 
     /// Runs `body` on the loop's thread, for a caller that is not there. `@concurrent`: the call
     /// leaves the caller's actor first (a nonsending body run under a task-executor preference
-    /// would otherwise stay on the actor), then ``enterLoop(_:)``, a nonisolated call made under
-    /// the preference, takes `body` to the loop.
+    /// would otherwise stay on the actor), then ``enterLoop(_:)`` takes `body` to the loop.
     @concurrent
     package func hopToLoop<T: Sendable>(
         _ body: nonisolated(nonsending) @Sendable () async throws -> T
@@ -302,11 +301,22 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         try await withTaskExecutorPreference(loop) { try await enterLoop(body) }
     }
 
+    /// Gets onto the loop, then runs `body`. A task-executor preference takes effect at the task's
+    /// next hop or enqueue, and the optimizer may remove the hop into this function (its caller
+    /// is nonisolated too, so to the compiler there is nothing to switch): a release build then
+    /// ran `body`, loop-confined code, on the caller's thread of Swift's global pool (found as a
+    /// crash in TLS set-up racing the loop on its per-loop state). So the task suspends here and
+    /// is resumed by a job on the loop, which under the preference resumes it on the loop.
     @concurrent
     private func enterLoop<T: Sendable>(
         _ body: nonisolated(nonsending) @Sendable () async throws -> T
     ) async throws -> T {
-        assertOnLoop()
+        if !loop.inEventLoop {
+            await withUnsafeContinuation { (resume: UnsafeContinuation<Void, Never>) in
+                loop.execute { resume.resume() }
+            }
+        }
+        precondition(loop.inEventLoop, "a hop to the StreamLoop resumed elsewhere")
         return try await body()
     }
 
