@@ -37,11 +37,8 @@ package struct OutboundQueue {
     /// Bytes in `entries`.
     package private(set) var count = 0
     /// Where copied tails of writes go; packs consecutive small writes into one block.
-    private var appendStorage = OutboundQueue.noStorage
+    private var appendStorage: ByteStorage?
     private var appendUsed = 0
-    /// A zero-size block standing for "no copy block yet".
-    // Safety: zero bytes long, so nothing is ever written to it; only its reference count changes.
-    nonisolated(unsafe) private static let noStorage = ByteStorage.allocate(capacity: 0)
     /// Copies get blocks of at least this size.
     package static let copyBlockSize = 16 * 1024
 
@@ -65,19 +62,20 @@ package struct OutboundQueue {
     /// Queues a copy of `bytes`, packed behind the previous copy when it fits in its block.
     package mutating func appendCopy(of bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        if case .bytes(let last)? = entries.last, last.storage === appendStorage,
-           last.offset + last.count == appendUsed, appendStorage.size - appendUsed >= bytes.count {
-            (appendStorage.base + appendUsed).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        if case .bytes(let last)? = entries.last, let block = appendStorage, last.storage === block,
+           last.offset + last.count == appendUsed, block.size - appendUsed >= bytes.count {
+            (block.base + appendUsed).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             appendUsed += bytes.count
             entries[entries.index(before: entries.endIndex)] =
-                .bytes(Chunk(storage: appendStorage, offset: last.offset, count: last.count + bytes.count))
+                .bytes(Chunk(storage: block, offset: last.offset, count: last.count + bytes.count))
             count += bytes.count
             return
         }
-        appendStorage = ByteStorage.allocate(capacity: max(bytes.count, Self.copyBlockSize))
-        appendStorage.base.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        let block = ByteStorage.allocate(capacity: max(bytes.count, Self.copyBlockSize))
+        block.base.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        appendStorage = block
         appendUsed = bytes.count
-        append(Chunk(storage: appendStorage, offset: 0, count: bytes.count))
+        append(Chunk(storage: block, offset: 0, count: bytes.count))
     }
 
     /// Removes `n` bytes from the front (they were sent or encoded); closes finished files.

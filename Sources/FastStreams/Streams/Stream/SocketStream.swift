@@ -212,6 +212,8 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         // frame, and its whole chain (task, handler, read, this wait) fits the task allocator's
         // first 1 KB slab only while the common case (the owner task, on the loop) stays small.
         // Everything else is out of line.
+        // Bound once: `#isolation` passed straight on from a nonsending function crashed the
+        // Swift 6.3 compiler (SIL ownership verifier, "implicitactor_to_opaqueisolation_cast").
         let isolation = #isolation
         if isolation == nil, isOwnerTask {
             try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
