@@ -1,6 +1,7 @@
 // What Swift's Glibc module does not export: epoll and eventfd (not in its module map), accept4
 // and pthread_setname_np (they need _GNU_SOURCE), plus a per-thread "current loop" slot that lets
-// a loop ask "am I on my own thread?" with one TLS load, and the running task's identity.
+// a loop ask "am I on my own thread?" with one TLS load, the running task's identity and its
+// cancellation handlers.
 // Nothing else lives here.
 //
 // _GNU_SOURCE is defined only in CFastStreams.c: defined here it would change `fd_set` and clash
@@ -28,6 +29,20 @@ __attribute__((swiftcall)) extern void *swift_task_getCurrent(void);
 /// a type-metadata lookup, a copy and an exclusivity check each time (perf, one-loop ping-pong).
 /// Swift itself refuses `@_silgen_name` on runtime symbols, hence this C line.
 static inline const void *cfs_current_task(void) { return swift_task_getCurrent(); }
+
+/// A cancellation handler registered on the running task without `withTaskCancellationHandler`:
+/// `callback(object, token)` runs (on the cancelling thread) if the task is cancelled while the
+/// handler is registered, or at once if it already is. Register and remove from inside the task,
+/// in stack order with the task's other frames (see `cfs_add_cancel_handler` in the .c file for
+/// why this is not the standard library's function).
+typedef void (*cfs_cancel_callback)(void *object, uint64_t token);
+
+/// Registers `callback(object, token)` as the running task's cancellation handler; returns the
+/// registration, which `cfs_remove_cancel_handler` must end before the calling frame returns.
+void *cfs_add_cancel_handler(cfs_cancel_callback callback, void *object, uint64_t token);
+
+/// Ends a registration: once this returns the callback is not running and never will.
+void cfs_remove_cancel_handler(void *registration);
 
 /// accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC).
 int cfs_accept4(int fd);

@@ -152,9 +152,13 @@ public final class StreamLoop: @unchecked Sendable {
 
     // MARK: The loop
 
+    /// The most events one `epoll_wait` returns: what one turn of the loop handles before it runs
+    /// the jobs those events made.
+    package static let eventsPerTurn = 256
+
     private func run() {
         cfs_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
-        let capacity: Int32 = 256
+        let capacity = Int32(Self.eventsPerTurn)
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }
         while true {

@@ -13,7 +13,10 @@ package final class BlockPool {
     // the checks on in commit a7c825f's benchmark).
     @exclusivity(unchecked) private var blocks: [ByteStorage] = []
     @exclusivity(unchecked) private var bytes = 0
-    static let capacity = 64
+    /// One loop turn's worth: a turn reads up to ``StreamLoop/eventsPerTurn`` streams before
+    /// their tasks run and let go of the chunks, and each of those reads needs a free block.
+    /// With 64, 1,000 busy connections made two mallocs of a fresh block per round trip.
+    static let capacity = StreamLoop.eventsPerTurn
     /// Blocks grow to 256 KiB on busy streams: the pool keeps at most this much in all.
     static let capacityBytes = 8 << 20
     /// How many blocks `take` examines (the newest first) before giving up.

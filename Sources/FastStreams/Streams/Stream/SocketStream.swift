@@ -198,51 +198,65 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// The caller's isolation is nil for a task that prefers the loop, or an actor on the loop.
     /// The task that owns the stream (a server handler) parks with no cancellation handler:
     /// nothing can cancel it while it waits, and a cancellation it made itself is seen on parking.
-    /// Any other task gets a handler per wait.
+    /// Any other task registers a handler for this one wait, on the runtime directly
+    /// (`cfs_add_cancel_handler`, the same add and remove `withTaskCancellationHandler` makes).
     ///
-    /// This and `waitWithHandler` are nonsending rather than isolated to an `isolated (any Actor)?`
-    /// parameter: such a function hops to its actor on entry and after each call it makes, and
-    /// under a task-executor preference every hop (`swift_task_switch`) looks the preference up
-    /// under the task's status-record lock. This, with `Reader`'s inlined `next`, took a one-loop
-    /// TCP ping-pong from 11 hops per round trip to 7 (counted with uprobes on the runtime).
+    /// Everything here is nonsending and straight-line on purpose. A function isolated to an
+    /// `isolated (any Actor)?` parameter hops to its actor on entry and after each call it makes,
+    /// a separate async function adds a hop on its return, and `withTaskCancellationHandler`
+    /// (an isolated parameter and a closure) adds four: under a task-executor preference every
+    /// hop (`swift_task_switch`) looks the preference up under the task's status-record lock.
+    /// A one-loop TCP ping-pong went from 11 hops per round trip to 3 (uprobes on the runtime,
+    /// `Benchmarks/Tools/runtime-calls.sh`): one per side after its continuation resumes, which
+    /// the runtime makes, and one in the benchmark's own echo closure.
     @inline(__always)
     nonisolated(nonsending) func wait(_ reason: WaitReason) async throws {
         assertOnLoop()
         // Few async frame bytes on purpose: the handler task of an idle connection keeps this
         // frame, and its whole chain (task, handler, read, this wait) fits the task allocator's
-        // first 1 KB slab only while the common case (the owner task, on the loop) stays small.
-        // Everything else is out of line.
+        // first 1 KB slab only while it stays small. The actor case is out of line.
         // Bound once: `#isolation` passed straight on from a nonsending function crashed the
         // Swift 6.3 compiler (SIL ownership verifier, "implicitactor_to_opaqueisolation_cast").
         let isolation = #isolation
-        if isolation == nil, isOwnerTask {
-            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
-        } else {
-            try await waitWithHandler(reason)
-        }
+        guard isolation == nil else { return try await waitOnActor(reason) }
+        // Removed after the wait, in this frame: the registration sits on the task's stack
+        // allocator above this frame and below whatever the wait allocates.
+        let registration = isOwnerTask ? nil : registerCancellation(reason)
+        defer { if let registration { cfs_remove_cancel_handler(registration) } }
+        // Not `withUnsafeThrowingContinuation(isolation:)`: isolated to its parameter, it hops to
+        // it (here: nil, the generic executor) before it suspends, one more hop per wait. This
+        // form runs where the caller runs, which is right here: the caller is nonsending with no
+        // actor, on the loop under the task's preference for it, and a continuation resumes the
+        // task there (the caller's own hop after this call then confirms it).
+        try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { park($0, reason) }
     }
 
-    /// A wait of a task isolated to an actor, or of a task that does not own the stream: the
-    /// latter carries a cancellation handler for this one wait.
+    /// A wait of a caller isolated to an actor (see ``suspendOnActor(_:isolation:)``).
     @inline(never)
-    nonisolated(nonsending) private func waitWithHandler(_ reason: WaitReason) async throws {
+    nonisolated(nonsending) private func waitOnActor(_ reason: WaitReason) async throws {
         let isolation = #isolation
-        if isOwnerTask {
-            try await suspendOnActor(reason, isolation: isolation)
-            return
-        }
+        let registration = isOwnerTask ? nil : registerCancellation(reason)
+        defer { if let registration { cfs_remove_cancel_handler(registration) } }
+        try await suspendOnActor(reason, isolation: isolation)
+    }
+
+    /// Starts a wait of a task that does not own the stream, with a cancellation handler that
+    /// wakes this wait (and no later one) with `CancellationError`. Call on the waiting task; end
+    /// the registration with `cfs_remove_cancel_handler` in the same frame, after the wait.
+    @inline(never)
+    private func registerCancellation(_ reason: WaitReason) -> UnsafeMutableRawPointer {
         let generation = reason == .read ? readWaiter.begin() : drainWaiter.begin()
-        try await withTaskCancellationHandler(operation: {
-            if isolation == nil {
-                try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
-            } else {
-                try await suspendOnActor(reason, isolation: isolation)
-            }
-        }, onCancel: {
-            loop.execute { [self] in
-                if reason == .read { readWaiter.cancel(generation: generation) } else { drainWaiter.cancel(generation: generation) }
-            }
-        }, isolation: isolation)
+        return cfs_add_cancel_handler(
+            cancelWait, Unmanaged.passUnretained(self).toOpaque(), WaitToken(reason, generation).rawValue)
+    }
+
+    /// What a cancellation handler names: the wait (read or drain) and its generation.
+    struct WaitToken {
+        let rawValue: UInt64
+        init(_ reason: WaitReason, _ generation: UInt64) { rawValue = generation &<< 1 | (reason == .read ? 0 : 1) }
+        init(rawValue: UInt64) { self.rawValue = rawValue }
+        var reason: WaitReason { rawValue & 1 == 0 ? .read : .drain }
+        var generation: UInt64 { rawValue >> 1 }
     }
 
     /// Parks a caller isolated to an actor. Its continuation resumes on the generic executor
@@ -326,6 +340,23 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         if let descriptor {
             try? descriptor.close()
             reportClosed()
+        }
+    }
+}
+
+/// A waiting task was cancelled (called by the runtime on the cancelling thread, while the wait's
+/// registration holds): the loop wakes that wait with `CancellationError` if it is still parked.
+/// The stream is alive: the waiting frame holds it until it removes the registration, and the
+/// runtime does not return from that removal while this runs.
+private let cancelWait: cfs_cancel_callback = { object, token in
+    guard let object else { return }
+    let stream = Unmanaged<SocketStream>.fromOpaque(object).takeUnretainedValue()
+    let wait = SocketStream.WaitToken(rawValue: token)
+    stream.loop.execute {
+        if wait.reason == .read {
+            stream.readWaiter.cancel(generation: wait.generation)
+        } else {
+            stream.drainWaiter.cancel(generation: wait.generation)
         }
     }
 }
