@@ -39,7 +39,11 @@ final class TLSEngine {
     @exclusivity(unchecked) private var outputBlock: ByteStorage?
     /// The loop's sweeper (which the loop owns: unowned breaks the cycle through its list), and
     /// this engine's place on that list (-1: not on it).
-    private unowned let sweeper: IdleBufferSweeper
+    // Safety of `unowned(unsafe)` (no liveness check, which cost a `swift_unownedRetainStrong` per
+    // burst): the sweeper is in the loop's per-loop storage, which keeps it until the loop is
+    // gone, and it is used only in `finishBurst`, which runs on that loop's thread while the loop
+    // runs.
+    private unowned(unsafe) let sweeper: IdleBufferSweeper
     @exclusivity(unchecked) var sweepGeneration: UInt64 = 0
     @exclusivity(unchecked) var sweepIndex = -1
     /// The stream closed: the sweeper drops the engine at its next pass, whatever it holds.

@@ -47,7 +47,8 @@ extension SocketStream {
         assertOnLoop()
         precondition(handshakeObserver == nil, "a handshake is already running")
         handshakeObserver = completion
-        handshakeTimer = loop.schedule(after: timeout) { [weak self] in self?.fail(timeoutError) }
+        // Strong, as every timer of a stream: see `armTimeouts`.
+        handshakeTimer = loop.schedule(after: timeout) { [self] in fail(timeoutError) }
         receive(readSocket: false)  // the first flight, and any input that was already here
         if handshakeObserver != nil { flushOutput() }
         updateInterest()

@@ -19,8 +19,13 @@ extension SocketStream {
     func armTimeouts(_ timeouts: TimeoutTicker) {
         assertOnLoop()
         guard !isClosed else { return }
-        timeouts.timer = loop.schedule(after: .nanoseconds(timeouts.state.period)) { [weak self] in
-            self?.timeoutTick()
+        // The timer holds the stream strongly until it fires or is cancelled (closing cancels
+        // it). Not `[weak self]`: a weak reference gives the object a side table for good, and
+        // from then on every retain and release of the stream, several per message, takes the
+        // runtime's slow path (perf: `RefCounts::incrementSlow` / `doDecrementSlow` under the
+        // loop's handler calls on every TLS stream, whose handshake timer captured it weakly).
+        timeouts.timer = loop.schedule(after: .nanoseconds(timeouts.state.period)) { [self] in
+            timeoutTick()
         }
     }
 

@@ -135,7 +135,8 @@ extension SocketStream {
                 }
                 // The deadline first: if ending the output fails, the stream closes at once and
                 // the timer is cancelled with it (one scheduled after would outlive the stream).
-                let deadline = loop.schedule(after: timeout) { [weak self] in self?.closeNow(reason: nil) }
+                // Strong, as every timer of a stream: see `armTimeouts`.
+                let deadline = loop.schedule(after: timeout) { [self] in closeNow(reason: nil) }
                 lifecycle = .closing(input: input, deadline: deadline)
                 if case .failed = io.endOutput() {
                     closeNow(reason: nil)
