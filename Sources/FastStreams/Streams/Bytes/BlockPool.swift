@@ -44,17 +44,24 @@ package final class BlockPool {
 
     /// A block of at least `size` bytes that no chunk references any more, if one is here.
     package func take(minimumSize size: Int) -> ByteStorage? {
-        var index = blocks.count - 1
-        while index >= max(0, blocks.count - Self.scanLimit) {
-            if blocks[index].size >= size, isKnownUniquelyReferenced(&blocks[index]) {
-                blocks.swapAt(index, blocks.count - 1)
-                let block = blocks.removeLast()
-                bytes -= block.size
-                return block
+        // Through the buffer: indexing the array itself checked its uniqueness on every step of
+        // the scan, and again in the swap (several runtime calls per take, on every read).
+        let found = blocks.withUnsafeMutableBufferPointer { candidates -> Bool in
+            let last = candidates.count - 1
+            var index = last
+            while index >= max(0, last + 1 - Self.scanLimit) {
+                if candidates[index].size >= size, isKnownUniquelyReferenced(&candidates[index]) {
+                    candidates.swapAt(index, last)
+                    return true
+                }
+                index -= 1
             }
-            index -= 1
+            return false
         }
-        return nil
+        guard found else { return nil }
+        let block = blocks.removeLast()
+        bytes -= block.size
+        return block
     }
 
     /// A block of at least `size` bytes: a free one of the pool, else a new one.
