@@ -41,6 +41,28 @@ extension FastStreamsTests {
             }
         }
 
+        /// A stream's timers (the TLS handshake timeout, the read and idle ticker, the close
+        /// deadline) hold it strongly: closing must cancel them all, or a closed stream would live
+        /// on until its timeouts, here 10 minutes away, fired.
+        @Test(arguments: Transport.allCases)
+        func closingFreesAStreamThatItsTimersHeld(transport: Transport) async throws {
+            try await withServer(over: transport) { server in
+                var options = StreamOptions()
+                options.readTimeout = .seconds(600)
+                options.idleTimeout = .seconds(600)
+                weak var stream: SocketStream?
+                do {
+                    let connection = try await connect(over: transport, to: server, options: options)
+                    stream = connection.stream
+                    try connection.writer.write("ping")
+                    let echoed = try await readBytes(connection.reader, count: 4)  // a read waited: the ticker runs
+                    #expect(echoed == Array("ping".utf8))
+                    try await connection.close()
+                }
+                try await waitUntil("the closed stream is freed") { stream == nil }
+            }
+        }
+
         // The two tests below space their bytes with the loop's own timers: a sleeping task is
         // woken through Swift's global pool, which other suites keep busy (such sleeps were seen
         // to resume seconds late on this 2-core machine). Where the bytes are sent from the loop
