@@ -41,7 +41,7 @@ public final class StreamLoop: @unchecked Sendable {
     @exclusivity(unchecked) private var serial: LoopSerialExecutor!
 
     let epollFD: Int32
-    private let wakeFD: Int32
+    let wakeFD: Int32
     private let remoteJobs = Mutex(Deque<Job>())
     private let wakePending = Atomic<Bool>(false)
     /// Set (under `remoteJobs`' lock) when `shutdown()` closes the descriptors.
