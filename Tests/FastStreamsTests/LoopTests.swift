@@ -110,9 +110,9 @@ extension FastStreamsTests {
             // leaked the group by stopping before its shutdown).
             let group = try StreamLoopGroup(loopCount: 1)
             let loop = group.loops[0]
-            let eventfds: Set<Int32> = [loop.wakeFD]
+            let eventfd = loop.wakeFD
             group.shutdown()
-            // Take fresh sockets until one lands on an old eventfd number.
+            // Take fresh sockets until one lands on the old eventfd number.
             var pairs: [(Int32, Int32)] = []
             defer { for (a, b) in pairs { close(a); close(b) } }
             var landed: (Int32, Int32)?
@@ -120,8 +120,8 @@ extension FastStreamsTests {
                 var fds: [Int32] = [-1, -1]
                 try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
                 pairs.append((fds[0], fds[1]))
-                if eventfds.contains(fds[0]) { landed = (fds[0], fds[1]) }
-                if eventfds.contains(fds[1]) { landed = (fds[1], fds[0]) }
+                if fds[0] == eventfd { landed = (fds[0], fds[1]) }
+                if fds[1] == eventfd { landed = (fds[1], fds[0]) }
             }
             guard let (reused, peer) = landed else {
                 try Test.cancel("parallel tests took the freed descriptor number first; nothing to check this time")
