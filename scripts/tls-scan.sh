@@ -42,14 +42,16 @@ CNF
     mkdir www && echo "scan" > www/index.html
 )
 
-# Starts a server in the background and waits for its "listening on HOST:PORT" line.
+# Starts a server in the background and waits for its "listening on HOST:PORT" line; sets `port`.
+# (Not called as `$(start ...)`: a command substitution is a subshell, where `pids+=` is lost and
+# the cleanup trap then left both servers running after every scan.)
 start() {
     local log="$1"; shift
     "$@" > "$log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 200); do
         if grep -q "^listening on " "$log"; then
-            sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$log" | head -n 1
+            port="$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$log" | head -n 1)"
             return 0
         fi
         kill -0 "${pids[-1]}" 2>/dev/null || break
@@ -59,10 +61,12 @@ start() {
     cat "$log" >&2
     return 1
 }
-echo_port="$(start "$work/echo.log" "$bin/EchoServer" --host 127.0.0.1 --port 0 \
-    --tls-cert "$work/rsa.pem" --tls-key "$work/rsa.key")"
-file_port="$(start "$work/file.log" "$bin/FileServer" --root "$work/www" --host 127.0.0.1 --port 0 \
-    --tls-cert "$work/ecdsa.pem" --tls-key "$work/ecdsa.key")"
+start "$work/echo.log" "$bin/EchoServer" --host 127.0.0.1 --port 0 \
+    --tls-cert "$work/rsa.pem" --tls-key "$work/rsa.key"
+echo_port=$port
+start "$work/file.log" "$bin/FileServer" --root "$work/www" --host 127.0.0.1 --port 0 \
+    --tls-cert "$work/ecdsa.pem" --tls-key "$work/ecdsa.key"
+file_port=$port
 
 echo "tls-scan: sslyze $(python3 -c 'import importlib.metadata as m; print(m.version("sslyze"))')" \
      "(nassl $(python3 -c 'import importlib.metadata as m; print(m.version("nassl"))')), python $(python3 -c 'import platform; print(platform.python_version())')"
