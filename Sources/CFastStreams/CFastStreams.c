@@ -5,7 +5,9 @@
 
 __thread void *cfs_current_loop_slot;
 
-int cfs_accept4(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+int cfs_accept4(int fd, struct sockaddr *peer, uint32_t *length) {
+    return accept4(fd, peer, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
 
 int cfs_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 

@@ -45,6 +45,48 @@ extension FastStreamsTests {
             }
         }
 
+        /// Both ends report the addresses the kernel has for their socket, now that the accepting
+        /// side takes its peer's from `accept4` and its own from the listener (when that is not a
+        /// wildcard), and the connecting side takes its peer's from the address it connected to.
+        @Test(arguments: ["127.0.0.1", "0.0.0.0"])
+        func bothEndsReportTheKernelsAddressesOverIPv4(listenOn host: String) async throws {
+            try await Self.checkAddresses(listenOn: host, connectTo: "127.0.0.1")
+        }
+
+        @Test(.enabled(if: hasIPv6Loopback, "this host has no IPv6 loopback (::1)"), arguments: ["::1", "::"])
+        func bothEndsReportTheKernelsAddressesOverIPv6(listenOn host: String) async throws {
+            try await Self.checkAddresses(listenOn: host, connectTo: "::1")
+        }
+
+        private typealias Addresses = (local: NetworkAddress?, remote: NetworkAddress?)
+
+        private static func kernelAddresses(_ connection: Connection) async -> Addresses {
+            await connection.inspect { (Syscall.localAddress($0.fd), Syscall.remoteAddress($0.fd)) }
+        }
+
+        private static func checkAddresses(listenOn host: String, connectTo target: String) async throws {
+            // What the server's connection reports, then what its socket says.
+            let seen = Mailbox<[Addresses]>()
+            try await withServer(host: host, handler: { connection in
+                seen.send([(connection.localAddress, connection.remoteAddress), await kernelAddresses(connection)])
+                try connection.writer.write("k")
+                try await connection.writer.drain()
+            }) { server in
+                let connection = try await openConnection(host: target, port: server.port)
+                #expect(try await connection.reader.read(exactly: 1).string == "k")
+                let kernel = await kernelAddresses(connection)
+                #expect(connection.localAddress == kernel.local)
+                #expect(connection.remoteAddress == kernel.remote)
+                #expect(connection.remoteAddress == NetworkAddress(ipAddress: target, port: server.port))
+                let server = try await seen.next(within: .seconds(10))
+                #expect(server[0].local == server[1].local)
+                #expect(server[0].remote == server[1].remote)
+                #expect(server[0].local == kernel.remote, "the server's local address is the one the client reached")
+                #expect(server[0].remote == kernel.local)
+                try await connection.close()
+            }
+        }
+
         @Test(arguments: Caller.allCases)
         func unixSocket(caller: Caller) async throws {
             let path = temporaryPath("unix")

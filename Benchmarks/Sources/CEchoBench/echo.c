@@ -357,7 +357,7 @@ static void setup_start(conn *c) {
         fail(run, "socket", errno);
         return;
     }
-    set_nonblocking_opts(fd, 0);
+    set_nonblocking_opts(fd, run->sndbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)run->port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     c->fd = fd;
     c->events = 0;
@@ -1070,8 +1070,8 @@ ceb_run *ceb_start_threaded(int pairs, int size, int sndbuf, int period, const c
     return start_pingpong(pairs, size, pairs, 0, sndbuf, period, tls);
 }
 
-ceb_run *ceb_start_setup(int period, const ceb_tls *tls) {
-    struct ceb_run *run = new_run(2, 0, period, tls);
+ceb_run *ceb_start_setup(int sndbuf, int period, const ceb_tls *tls) {
+    struct ceb_run *run = new_run(2, sndbuf, period, tls);
     run->nclients = 1;
     run->listen_fd = make_listener(1024, &run->port);
     if (run->listen_fd < 0) return NULL;

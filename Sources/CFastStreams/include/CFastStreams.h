@@ -44,8 +44,10 @@ void *cfs_add_cancel_handler(cfs_cancel_callback callback, void *object, uint64_
 /// Ends a registration: once this returns the callback is not running and never will.
 void cfs_remove_cancel_handler(void *registration);
 
-/// accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC).
-int cfs_accept4(int fd);
+struct sockaddr;
+/// accept4(fd, peer, length, SOCK_NONBLOCK | SOCK_CLOEXEC); `length` is a socklen_t (this header
+/// leaves sys/socket.h out: included here, it hides Glibc's SOCK_* constants from Swift).
+int cfs_accept4(int fd, struct sockaddr *peer, uint32_t *length);
 
 /// pthread_setname_np(pthread_self(), name).
 int cfs_set_thread_name(const char *name);

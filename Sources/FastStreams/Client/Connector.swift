@@ -59,6 +59,8 @@ final class Connector {
 
     /// RFC 8305 section 4: alternate families, starting with IPv6.
     static func interleaved(_ addresses: [NetworkAddress]) -> [NetworkAddress] {
+        // One family (one numeric address, most often): nothing to interleave, nothing to copy.
+        if let first = addresses.first, addresses.allSatisfy({ $0.family == first.family }) { return addresses }
         var v6 = addresses.filter { $0.family == .ipv6 }[...]
         var others = addresses.filter { $0.family != .ipv6 }[...]
         var result: [NetworkAddress] = []
@@ -92,7 +94,7 @@ final class Connector {
                 do {
                     if let localAddress = request.localAddress { try Syscall.bind(fd, localAddress) }
                     if try Syscall.connect(fd, address) {
-                        finish(.success(try makeConnection(fd: fd)))
+                        finish(.success(try makeConnection(fd: fd, to: address)))
                         return
                     }
                     let attempt = Attempt(fd: fd, address: address, owner: self)
@@ -119,16 +121,18 @@ final class Connector {
 
     fileprivate func attemptIsReady(_ attempt: Attempt) {
         let code = (try? Syscall.getOption(attempt.fd, SOL_SOCKET, SO_ERROR, Int32(0))) ?? EIO
-        loop.deregister(FileDescriptor(rawValue: attempt.fd))
         attempts.removeAll { $0 === attempt }
         if code == 0 {
             do {
-                finish(.success(try makeConnection(fd: attempt.fd)))
+                // The stream takes the attempt's epoll registration over (one EPOLL_CTL_MOD).
+                finish(.success(try makeConnection(fd: attempt.fd, to: attempt.address, registeredFor: EPOLLOUT.rawValue)))
             } catch {
+                loop.deregister(FileDescriptor(rawValue: attempt.fd))
                 Syscall.close(attempt.fd)
                 finish(.failure(error))
             }
         } else {
+            loop.deregister(FileDescriptor(rawValue: attempt.fd))
             Syscall.close(attempt.fd)
             lastError = Errno(rawValue: code)
             request.logger.debug("connect attempt failed", metadata: ["peer": "\(attempt.address)", "error": "\(lastError)"])
@@ -136,8 +140,9 @@ final class Connector {
         }
     }
 
-    private func makeConnection(fd: Int32) throws -> Connection {
-        let connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: request.options)
+    private func makeConnection(fd: Int32, to address: NetworkAddress, registeredFor events: UInt32? = nil) throws -> Connection {
+        let connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: loop, options: request.options,
+                                              remoteAddress: address, registeredFor: events)
         ConnectionCounters.opened.increment()
         request.logger.debug("connected", metadata: connection.logMetadata)
         return connection

@@ -24,7 +24,7 @@ public func openConnection(
     connectTimeout: Duration = .seconds(30),
     localAddress: NetworkAddress? = nil,
     group: StreamLoopGroup = .shared,
-    logger: Logger = Logger(label: "FastStreams.Client")
+    logger: Logger = .fastStreamsClient
 ) async throws -> Connection {
     guard (0...65535).contains(port) else { throw StreamError.invalidArgument("port \(port)") }
     try options.validate()
@@ -50,7 +50,7 @@ public func openConnection(
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
     group: StreamLoopGroup = .shared,
-    logger: Logger = Logger(label: "FastStreams.Client")
+    logger: Logger = .fastStreamsClient
 ) async throws -> Connection {
     guard let address = NetworkAddress(unixPath: path) else { throw StreamError.invalidArgument("unix path \(path)") }
     try options.validate()

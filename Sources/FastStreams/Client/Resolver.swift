@@ -85,8 +85,7 @@ final class Resolver: Sendable {
         var node = result
         while let info = node {
             if let sa = info.pointee.ai_addr, info.pointee.ai_family == AF_INET || info.pointee.ai_family == AF_INET6 {
-                let raw = Array(UnsafeRawBufferPointer(start: sa, count: Int(info.pointee.ai_addrlen)))
-                let address = NetworkAddress(raw: raw)
+                let address = NetworkAddress(bytes: UnsafeRawBufferPointer(start: sa, count: Int(info.pointee.ai_addrlen)))
                 if !addresses.contains(address) { addresses.append(address) }
             }
             node = info.pointee.ai_next

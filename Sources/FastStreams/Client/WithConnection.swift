@@ -49,7 +49,7 @@ nonisolated(nonsending) public func withConnection<Result>(
     connectTimeout: Duration = .seconds(30),
     localAddress: NetworkAddress? = nil,
     group: StreamLoopGroup = .shared,
-    logger: Logger = Logger(label: "FastStreams.Client"),
+    logger: Logger = .fastStreamsClient,
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(host: host, port: port, options: options, connectTimeout: connectTimeout,
@@ -65,7 +65,7 @@ nonisolated(nonsending) public func withConnection<Result>(
     options: StreamOptions = StreamOptions(),
     connectTimeout: Duration = .seconds(30),
     group: StreamLoopGroup = .shared,
-    logger: Logger = Logger(label: "FastStreams.Client"),
+    logger: Logger = .fastStreamsClient,
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(unixPath: path, options: options, connectTimeout: connectTimeout, group: group,

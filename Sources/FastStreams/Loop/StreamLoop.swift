@@ -117,6 +117,12 @@ public final class StreamLoop: @unchecked Sendable {
         handlers[Int(fd)] = handler
     }
 
+    /// Hands a registered descriptor's events to another handler; its epoll events stay as they were.
+    func replaceHandler(of descriptor: FileDescriptor, with handler: Selectable) {
+        assert(inEventLoop)
+        handlers[Int(descriptor.rawValue)] = handler
+    }
+
     func modify(_ descriptor: FileDescriptor, events: UInt32) {
         assert(inEventLoop)
         _ = cfs_epoll_ctl(epollFD, EPOLL_CTL_MOD, descriptor.rawValue, events)
@@ -190,9 +196,15 @@ public final class StreamLoop: @unchecked Sendable {
 
     /// Runs the jobs queued before this call; jobs they enqueue wait for the next turn so I/O is
     /// never starved.
+    /// Jobs a turn runs before it polls epoll again, counting those that the turn's jobs queue
+    /// (a task resumed by another, a continuation's hop); a turn that began with more runs those.
+    /// Running only the jobs queued when the turn began cost a non-blocking `epoll_wait` for
+    /// every such follow-up: one per connect + close, for example.
+    static let jobsPerTurn = 64
+
     @inline(__always)
     private func runJobs() {
-        var budget = localJobs.count
+        var budget = max(localJobs.count, Self.jobsPerTurn)
         while budget > 0, let job = localJobs.popFirst() {
             budget -= 1
             switch job {

@@ -4,6 +4,13 @@ import Logging
 import Synchronization
 import SystemPackage
 
+/// A socket a ``Listener`` accepted, with the addresses it already knows (nil: ask the socket).
+struct AcceptedSocket: Sendable {
+    let descriptor: Int32
+    let local: NetworkAddress?
+    let peer: NetworkAddress?
+}
+
 /// A listening socket on one loop. Accepts in batches; on EMFILE/ENFILE (out of descriptors) it
 /// stops listening for `fdExhaustionBackoff` instead of spinning, leaving pending connections in
 /// the backlog to be accepted once descriptors free up. Loop-confined.
@@ -15,8 +22,12 @@ final class Listener: Selectable, @unchecked Sendable {
 
     let loop: StreamLoop
     let address: NetworkAddress
+    /// The local address of every connection it accepts, when that is known without asking
+    /// (`getsockname`): the listener's own, unless it listens on a wildcard (0.0.0.0 or ::),
+    /// where each connection has the address it came in on.
+    private let acceptedLocalAddress: NetworkAddress?
     private var fd: Int32
-    private let onAccept: @Sendable (Int32) -> Void
+    private let onAccept: @Sendable (AcceptedSocket) -> Void
     /// Called when the loop shuts down under a running server (the group was shut down first).
     private let onLoopClosing: @Sendable () -> Void
     private let logger: Logger
@@ -28,7 +39,7 @@ final class Listener: Selectable, @unchecked Sendable {
     /// Creates, binds and listens (on any thread: no loop state is touched until `start()`).
     init(address: NetworkAddress, loop: StreamLoop, backlog: Int32, reuseAddress: Bool, reusePort: Bool,
          logger: Logger, onLoopClosing: @escaping @Sendable () -> Void,
-         onAccept: @escaping @Sendable (Int32) -> Void) throws(StreamError) {
+         onAccept: @escaping @Sendable (AcceptedSocket) -> Void) throws(StreamError) {
         let fd: Int32
         do { fd = try Syscall.socket(address.posixFamily, Int32(SOCK_STREAM.rawValue)) } catch {
             throw .system(operation: "socket", errno: error)
@@ -50,7 +61,9 @@ final class Listener: Selectable, @unchecked Sendable {
         }
         self.fd = fd
         self.loop = loop
-        self.address = Syscall.localAddress(fd) ?? address
+        let bound = Syscall.localAddress(fd) ?? address
+        self.address = bound
+        self.acceptedLocalAddress = bound.isWildcard ? nil : bound
         self.logger = logger
         self.onAccept = onAccept
         self.onLoopClosing = onLoopClosing
@@ -64,7 +77,7 @@ final class Listener: Selectable, @unchecked Sendable {
 
     func handleEvents(_ events: UInt32) {
         for _ in 0..<Self.acceptsPerEvent {
-            let accepted: Int32?
+            let accepted: (descriptor: Int32, peer: NetworkAddress?)?
             do {
                 accepted = try Syscall.accept(fd)
             } catch let error {
@@ -77,7 +90,7 @@ final class Listener: Selectable, @unchecked Sendable {
                 return
             }
             guard let accepted else { return }
-            onAccept(accepted)
+            onAccept(AcceptedSocket(descriptor: accepted.descriptor, local: acceptedLocalAddress, peer: accepted.peer))
         }
     }
 

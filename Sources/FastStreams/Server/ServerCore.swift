@@ -95,7 +95,9 @@ final class ServerCore: Sendable {
             self.finished(connection)
         }
         let ending = state.withLock { state -> Bool in
-            state.live[id]?.task = task
+            // Replaced whole, not through `live[id]?.task`: that subscript's modify accessor
+            // mallocs its coroutine frame (two allocations per connection).
+            if state.live[id] != nil { state.live.updateValue(Handler(connection: connection, task: task), forKey: id) }
             return state.ending
         }
         if ending { task.cancel() }  // the deadline passed while the task was being made

@@ -103,8 +103,8 @@ private func bind(
             for loop in reusePort ? group.loops : [group.next()] {
                 let listener = try Listener(address: address, loop: loop, backlog: backlog, reuseAddress: reuseAddress,
                                             reusePort: reusePort, logger: logger,
-                                            onLoopClosing: { core.stopAccepting() }) { fd in
-                    accept(fd, on: loop, reusePort: reusePort, group: group, options: options, prepare: prepare, core: core)
+                                            onLoopClosing: { core.stopAccepting() }) { socket in
+                    accept(socket, on: loop, reusePort: reusePort, group: group, options: options, prepare: prepare, core: core)
                 }
                 listeners.append(listener)
                 if address.family != .unix, address.port == 0 {
@@ -128,13 +128,15 @@ private func bind(
 
 /// Called on the accepting loop: adopt the socket on its loop, prepare it there, and start its
 /// handler there.
-private func accept(_ fd: Int32, on loop: StreamLoop, reusePort: Bool, group: StreamLoopGroup,
+private func accept(_ socket: AcceptedSocket, on loop: StreamLoop, reusePort: Bool, group: StreamLoopGroup,
                     options: StreamOptions, prepare: AcceptPreparation?, core: ServerCore) {
     let target = reusePort ? loop : group.next()
+    let fd = socket.descriptor
     let adopt: @Sendable () -> Void = {
         let connection: Connection
         do {
-            connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: target, options: options)
+            connection = try Connection.adopt(FileDescriptor(rawValue: fd), loop: target, options: options,
+                                              localAddress: socket.local, remoteAddress: socket.peer)
         } catch {
             var metadata = Logger.Metadata.addresses(local: Syscall.localAddress(fd), peer: Syscall.remoteAddress(fd))
             metadata["error"] = "\(error)"

@@ -12,17 +12,17 @@ public struct NetworkAddress: Sendable, Hashable, CustomStringConvertible {
         case unix
     }
 
-    private let storage: [UInt8]  // the raw sockaddr bytes, exactly `socklen` long
+    private let storage: SockAddrBytes
 
     /// IPv4 or IPv6 address from a numeric host (`"127.0.0.1"`, `"::1"`) and a port; nil when
     /// `host` is not a numeric address.
     public init?(ipAddress host: String, port: Int) {
         guard (0...65535).contains(port) else { return nil }
         var v4 = sockaddr_in()
-        if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+        if host.withCString({ inet_pton(AF_INET, $0, &v4.sin_addr) }) == 1 {
             v4.sin_family = sa_family_t(AF_INET)
             v4.sin_port = in_port_t(UInt16(port).bigEndian)
-            storage = withUnsafeBytes(of: &v4) { Array($0) }
+            storage = withUnsafeBytes(of: &v4) { SockAddrBytes($0) }
             return
         }
         var v6 = sockaddr_in6()
@@ -32,11 +32,11 @@ public struct NetworkAddress: Sendable, Hashable, CustomStringConvertible {
             name = String(host[..<percent])
             scope = if_nametoindex(String(host[host.index(after: percent)...]))
         }
-        guard inet_pton(AF_INET6, name, &v6.sin6_addr) == 1 else { return nil }
+        guard name.withCString({ inet_pton(AF_INET6, $0, &v6.sin6_addr) }) == 1 else { return nil }
         v6.sin6_family = sa_family_t(AF_INET6)
         v6.sin6_port = in_port_t(UInt16(port).bigEndian)
         v6.sin6_scope_id = scope
-        storage = withUnsafeBytes(of: &v6) { Array($0) }
+        storage = withUnsafeBytes(of: &v6) { SockAddrBytes($0) }
     }
 
     /// A Unix-domain socket path; nil when the path does not fit `sun_path`.
@@ -48,7 +48,7 @@ public struct NetworkAddress: Sendable, Hashable, CustomStringConvertible {
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
         let length = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1
-        storage = withUnsafeBytes(of: &addr) { Array($0.prefix(length)) }
+        storage = withUnsafeBytes(of: &addr) { SockAddrBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(length))) }
     }
 
     /// Reads an address through a `getsockname`-style call.
@@ -59,15 +59,15 @@ public struct NetworkAddress: Sendable, Hashable, CustomStringConvertible {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { fill($0, &len) }
         }
         guard ok == 0 else { return nil }
-        self.init(raw: withUnsafeBytes(of: &ss) { Array($0.prefix(Int(len))) })
+        self.init(bytes: withUnsafeBytes(of: &ss) { UnsafeRawBufferPointer(rebasing: $0.prefix(Int(len))) })
     }
 
-    /// From a `getaddrinfo` result.
-    init(raw: [UInt8]) { storage = raw }
+    /// From the bytes of a `sockaddr` (a `getaddrinfo` or `accept4` result), exactly `socklen` long.
+    init(bytes: UnsafeRawBufferPointer) { storage = SockAddrBytes(bytes) }
 
     /// The address family.
     public var family: Family {
-        switch storage.withUnsafeBytes({ $0.load(as: sa_family_t.self) }) {
+        switch storage.family {
         case sa_family_t(AF_INET): .ipv4
         case sa_family_t(AF_INET6): .ipv6
         default: .unix
@@ -89,6 +89,15 @@ public struct NetworkAddress: Sendable, Hashable, CustomStringConvertible {
                 let path = raw.dropFirst(offset).prefix { $0 != 0 }
                 return String(decoding: path, as: UTF8.self)
             }
+        }
+    }
+
+    /// True for 0.0.0.0 and ::, the addresses that listen on every interface.
+    var isWildcard: Bool {
+        switch family {
+        case .ipv4: storage.withUnsafeBytes { $0.load(as: sockaddr_in.self).sin_addr.s_addr == 0 }
+        case .ipv6: storage.withUnsafeBytes { raw in raw[8..<24].allSatisfy { $0 == 0 } }
+        case .unix: false
         }
     }
 

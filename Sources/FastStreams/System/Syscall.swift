@@ -108,10 +108,16 @@ package enum Syscall {
         }
     }
 
-    package static func accept(_ fd: Int32) throws(Errno) -> Int32? {
+    /// The accepted descriptor and the peer's address (from `accept4` itself, which saves a
+    /// `getpeername`), or nil when nothing is pending.
+    package static func accept(_ fd: Int32) throws(Errno) -> (descriptor: Int32, peer: NetworkAddress?)? {
         while true {
-            let r = cfs_accept4(fd)
-            if r >= 0 { return r }
+            var accepted: Int32 = -1
+            let peer = NetworkAddress { address, length in
+                accepted = cfs_accept4(fd, address, length)
+                return accepted >= 0 ? 0 : -1
+            }
+            if accepted >= 0 { return (accepted, peer) }
             let e = errno()
             switch e {
             case .interrupted, .connectionAbort, .protocolError: continue

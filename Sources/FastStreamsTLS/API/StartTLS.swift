@@ -24,7 +24,7 @@ import Logging
 @discardableResult
 nonisolated(nonsending) public func startTLS(_ connection: Connection, tls: TLSConfiguration, serverSide: Bool = false,
                      serverName: String? = nil,
-                     logger: Logger = Logger(label: "FastStreams.TLS")) async throws -> Connection {
+                     logger: Logger = .fastStreamsTLS) async throws -> Connection {
     let stream = connection.stream
     let port = connection.remoteAddress?.port ?? 0
     let log = TLSLog(logger, connection)

@@ -21,7 +21,7 @@ public func openConnection(
     connectTimeout: Duration = .seconds(30),
     localAddress: NetworkAddress? = nil,
     group: StreamLoopGroup = .shared,
-    logger: Logger = Logger(label: "FastStreams.TLS")
+    logger: Logger = .fastStreamsTLS
 ) async throws -> Connection {
     let connection = try await openConnection(host: host, port: port, options: options, connectTimeout: connectTimeout,
                                               localAddress: localAddress, group: group, logger: logger)

@@ -15,7 +15,7 @@ nonisolated(nonsending) public func withConnection<Result>(
     connectTimeout: Duration = .seconds(30),
     localAddress: NetworkAddress? = nil,
     group: StreamLoopGroup = .shared,
-    logger: Logger = Logger(label: "FastStreams.TLS"),
+    logger: Logger = .fastStreamsTLS,
     _ body: nonisolated(nonsending) (Connection) async throws -> Result
 ) async throws -> Result {
     let connection = try await openConnection(host: host, port: port, tls: tls, serverName: serverName, options: options,

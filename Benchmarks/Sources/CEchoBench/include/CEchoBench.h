@@ -37,8 +37,9 @@ ceb_run *ceb_start_threaded(int pairs, int size, int sndbuf, int period, const c
 
 /// Starts sequential cycles on a client loop against a server loop (two threads): connect, send one
 /// byte, read it back, close. With `tls`: connect, full handshake, one byte each way, close_notify
-/// (not waiting for the server's), close.
-ceb_run *ceb_start_setup(int period, const ceb_tls *tls);
+/// (not waiting for the server's), close. `sndbuf` > 0 sets SO_SNDBUF on both ends, as the other
+/// contenders do in this cell.
+ceb_run *ceb_start_setup(int sndbuf, int period, const ceb_tls *tls);
 
 /// Stops sending new rounds once `limit` rounds are done (0: no limit), and calls `probe` (e.g. a
 /// malloc counter) when the round counter reaches `mark_a` and `mark_b`, storing the results.

@@ -32,7 +32,7 @@ struct CEpollContender: ThreadedContender {
 
     func startConnectClose(setup: Setup) async throws -> any RunningLoad {
         let tls = try CTLSContexts.contexts(setup)
-        guard let run = ceb_start_setup(Int32(setup.payload.period), tls) else { throw BenchFailure("C connect/close setup failed") }
+        guard let run = ceb_start_setup(Int32(setup.sendBuffer), Int32(setup.payload.period), tls) else { throw BenchFailure("C connect/close setup failed") }
         return CRunning(handle: CRunHandle(run), counter: setup.rounds)
     }
 

@@ -120,7 +120,8 @@ extension SocketStream {
         outputStopped(writeError)
         reportClosed()
         if inbound.isEmpty && readError == nil { eofSnapshot.store(true, ordering: .relaxed) }
-        notifyHandshake(readError ?? writeError ?? StreamError.closed)
+        // Only with a handshake still waiting: boxing the error allocates, on every close.
+        if handshakeObserver != nil { notifyHandshake(readError ?? writeError ?? StreamError.closed) }
         readWaiter.resume()
         let waiters = closeWaiters
         closeWaiters = []

@@ -113,9 +113,16 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         assert(loop.inEventLoop, "\(function) called off the stream's StreamLoop")
     }
 
-    /// Registers with the loop (loop only).
-    func start() {
+    /// Registers with the loop (loop only). `registeredFor`: the descriptor is already in the
+    /// loop's epoll set with these events (a connect attempt watched it), so the stream takes the
+    /// registration over and changes its events (`EPOLL_CTL_MOD`) instead of a delete and an add.
+    func start(registeredFor events: UInt32? = nil) {
         assertOnLoop()
+        if let events, let descriptor {
+            loop.replaceHandler(of: descriptor, with: self)
+            registered = true
+            interest = events
+        }
         updateInterest()
         if let timeouts, timeouts.state.ticksWhileNoReadWaits { armTimeouts(timeouts) }
     }
