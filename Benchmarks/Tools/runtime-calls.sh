@@ -1,7 +1,7 @@
 #!/bin/bash
 # Counts Swift runtime calls per round trip of FastStreams' one-loop ping-pong, with uprobes:
 # executor hops (swift_task_switch), task-allocator frames, current-task lookups, enqueues,
-# exclusivity checks and swift_once; with --hops, also which resume function each hop goes to.
+# exclusivity checks, swift_once and retain/release; with --hops, also which resume function each hop goes to.
 #   Benchmarks/Tools/runtime-calls.sh [--hops] [BENCH_BINARY] [CELL] [TRANSPORT]
 # Needs root (perf probe) and linux-perf. Each side of a ping-pong waits once per round trip, so
 # swift_continuation_init counts 2 per round trip; every figure is divided by half of it.
@@ -12,7 +12,7 @@ cell=${2:-pingpong-256-one}; transport=${3:-tcp}
 lib=$(dirname "$(ldd "$bin" | awk '/libswift_Concurrency.so/ {print $3}')")
 concurrency=(swift_task_switch swift_task_alloc swift_task_getCurrent swift_task_enqueue
              swift_continuation_init swift_task_addCancellationHandler)
-core=(swift_beginAccess swift_once)
+core=(swift_beginAccess swift_once swift_retain swift_release)
 events=()
 for f in "${concurrency[@]}"; do
     perf probe -q -x "$lib/libswift_Concurrency.so" "$f" 2>/dev/null || true

@@ -18,6 +18,10 @@ extension SocketStream {
         assertOnLoop()
         if let error = lifecycle.writeError { throw error }
         guard bytes.count > 0 else { return }
+        // One reference for the whole write: `self.io` is a stored existential the compiler
+        // retains and releases around every call made through it (4 times per write). Only
+        // `installLayer` replaces it, never during a write.
+        let io = self.io
         guard !io.sendKeepsReferringToBytes else {
             // Kernel TLS: a blocked SSL_write goes on pointing at the bytes it was given, and
             // the caller's may be gone by the retry. Only queued memory is sent.
