@@ -194,14 +194,14 @@ public final class StreamLoop: @unchecked Sendable {
         cfs_set_current_loop(nil)
     }
 
-    /// Runs the jobs queued before this call; jobs they enqueue wait for the next turn so I/O is
-    /// never starved.
     /// Jobs a turn runs before it polls epoll again, counting those that the turn's jobs queue
     /// (a task resumed by another, a continuation's hop); a turn that began with more runs those.
     /// Running only the jobs queued when the turn began cost a non-blocking `epoll_wait` for
     /// every such follow-up: one per connect + close, for example.
     static let jobsPerTurn = 64
 
+    /// Runs the jobs queued before this call, and those they enqueue while the turn's budget
+    /// (`jobsPerTurn`) lasts; the rest wait for the next turn, so I/O is never starved.
     @inline(__always)
     private func runJobs() {
         var budget = max(localJobs.count, Self.jobsPerTurn)

@@ -2,10 +2,10 @@ import Glibc
 
 /// The raw bytes of a `sockaddr`, exactly `socklen` long, behind ``NetworkAddress``.
 ///
-/// IPv4 and IPv6 addresses (16 and 28 bytes) are kept inline in a zeroed `sockaddr_in6`, so making,
-/// copying and comparing them allocates nothing: a server connection used to allocate one array
-/// for its local address and one for its peer's, and so did a client connection. Unix-domain
-/// addresses (up to 110 bytes) keep an array.
+/// Addresses of up to 28 bytes (every IPv4 and IPv6 address, and short Unix paths) are kept
+/// inline in a zeroed `sockaddr_in6`, so making, copying and comparing them allocates nothing: a
+/// server connection used to allocate one array for its local address and one for its peer's, and
+/// so did a client connection. Longer Unix-domain addresses (up to 110 bytes) keep an array.
 struct SockAddrBytes: Hashable, Sendable {
     private enum Bytes: Hashable, Sendable {
         case inline(Inline)

@@ -88,11 +88,12 @@ extension SocketStream {
     }
 
     /// Ends a running handshake: cancels its timer and calls its observer once.
-    func notifyHandshake(_ error: (any Error)?) {
+    /// `error` is made only when a handshake waits: boxing one allocates, and every close calls this.
+    func notifyHandshake(_ error: @autoclosure () -> (any Error)?) {
         guard let observer = handshakeObserver else { return }
         handshakeObserver = nil
         handshakeTimer?.cancel()
         handshakeTimer = nil
-        observer(error)
+        observer(error())
     }
 }

@@ -120,8 +120,7 @@ extension SocketStream {
         outputStopped(writeError)
         reportClosed()
         if inbound.isEmpty && readError == nil { eofSnapshot.store(true, ordering: .relaxed) }
-        // Only with a handshake still waiting: boxing the error allocates, on every close.
-        if handshakeObserver != nil { notifyHandshake(readError ?? writeError ?? StreamError.closed) }
+        notifyHandshake(readError ?? writeError ?? StreamError.closed)
         readWaiter.resume()
         let waiters = closeWaiters
         closeWaiters = []
