@@ -79,12 +79,12 @@ extension FastStreamsTests {
             let payload = randomBytes(16 * 1024 * 1024, seed: 21)
             let gate = Gate()
             let result = Mailbox<Checksum>()
-            try await withServer(handler: { connection in
+            try await withServer(options: smallBuffers, handler: { connection in
                 await gate.wait()
                 result.send(try await checksumToEOF(connection.reader))
             }) { server in
                 defer { gate.open() }  // before the server closes: its handler waits on the gate
-                try await withConnection(to: server) { connection in
+                try await withConnection(to: server, options: smallBuffers) { connection in
                     try await caller.run(connection) { () async throws in
                         try connection.writer.write(payload)
                         let waiting = Task { try await connection.writer.drain() }

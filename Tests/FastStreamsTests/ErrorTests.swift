@@ -75,12 +75,12 @@ extension FastStreamsTests {
 
         @Test func aSecondConcurrentDrainIsRejected() async throws {
             let gate = Gate()
-            try await withServer(handler: { connection in
+            try await withServer(options: smallBuffers, handler: { connection in
                 await gate.wait()
                 try await echoHandler(connection)
             }) { server in
                 defer { gate.open() }  // before the server closes: its handler waits on the gate
-                try await withConnection(to: server) { connection in
+                try await withConnection(to: server, options: smallBuffers) { connection in
                     async let received = readBytes(connection.reader, count: 8 * 1024 * 1024)
                     try connection.writer.write(randomBytes(8 * 1024 * 1024, seed: 14))
                     async let first: Void = connection.writer.drain()

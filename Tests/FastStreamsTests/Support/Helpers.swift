@@ -299,6 +299,18 @@ final class Mailbox<Value: Sendable>: Sendable {
     }
 }
 
+/// Options that keep the kernel's share of a stalled transfer small: 64 KiB socket buffers and
+/// read buffer. A test that needs `drain()` to wait while the peer does not read uses them on
+/// both ends, so the bytes written must stay in our writer whatever the machine's `tcp_wmem` and
+/// `tcp_rmem` let the kernel hold (up to 32 MiB of receive buffer on some machines).
+var smallBuffers: StreamOptions {
+    var options = StreamOptions()
+    options.sendBufferSize = 64 * 1024
+    options.receiveBufferSize = 64 * 1024
+    options.readBufferLimit = 64 * 1024
+    return options
+}
+
 /// Starts a server on `host` (port 0), runs `body`, then closes the server (gracefully on
 /// success, by abort when `body` throws).
 func withServer<T>(host: String = "127.0.0.1", options: StreamOptions = StreamOptions(), reusePort: Bool = false,
