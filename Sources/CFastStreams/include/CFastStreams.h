@@ -30,6 +30,16 @@ __attribute__((swiftcall)) extern void *swift_task_getCurrent(void);
 /// Swift itself refuses `@_silgen_name` on runtime symbols, hence this C line.
 static inline const void *cfs_current_task(void) { return swift_task_getCurrent(); }
 
+/// The runtime's check of a task's cancelled flag (exported, stable ABI since Swift 5.5).
+__attribute__((swiftcall)) extern _Bool swift_task_isCancelled(void *task);
+
+/// Whether the running task is cancelled (false outside a task). `Task.isCancelled` is the same
+/// check, but takes a reference to the task for it: a retain and a release on every wait.
+static inline _Bool cfs_current_task_is_cancelled(void) {
+    void *task = swift_task_getCurrent();
+    return task != 0 && swift_task_isCancelled(task);
+}
+
 /// A cancellation handler registered on the running task without `withTaskCancellationHandler`:
 /// `callback(object, token)` runs (on the cancelling thread) if the task is cancelled while the
 /// handler is registered, or at once if it already is. Register and remove from inside the task,

@@ -48,8 +48,9 @@ package struct InboundBuffer {
             count -= n
             searched = max(0, searched - n)
         }
+        // The whole first chunk (the common case) moves out without a copy of it: no retain.
+        if chunks[chunks.startIndex].count == n { return chunks.removeFirst() }
         let first = chunks[chunks.startIndex]
-        if first.count == n { return chunks.removeFirst() }
         if first.count > n {
             chunks[chunks.startIndex] = first.extracting(n..<first.count)
             return first.extracting(0..<n)

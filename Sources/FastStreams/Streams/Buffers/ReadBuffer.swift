@@ -49,9 +49,8 @@ package struct ReadBuffer {
     /// Hands the block back to `pool` (the reader holds nothing; chunks still held by the
     /// application keep their bytes alive).
     package mutating func release(to pool: BlockPool) {
-        guard let block = storage else { return }
+        guard let block = storage.take() else { return }  // moved out: no retain
         pool.put(block)
-        storage = nil
         used = 0
     }
 }

@@ -36,10 +36,10 @@ package final class BlockPool {
     }
 
     /// Keeps `block` for reuse (dropped when the pool is full).
-    package func put(_ block: ByteStorage) {
+    package func put(_ block: consuming ByteStorage) {
         guard blocks.count < Self.capacity, bytes + block.size <= Self.capacityBytes else { return }
-        blocks.append(block)
         bytes += block.size
+        blocks.append(block)
     }
 
     /// A block of at least `size` bytes that no chunk references any more, if one is here.

@@ -35,7 +35,7 @@ extension SocketStream {
         // Deque by writing its count (0) into the process-wide empty-array singleton, a data race
         // between loops installing layers at once (ThreadSanitizer reports it).
         let buffered = inbound.chunks.isEmpty ? [] : Array(inbound.chunks)
-        io = try make(LayerBase(socket: socket, codec: codec, buffered: buffered))
+        layerIO = try make(LayerBase(socket: socket, codec: codec, buffered: buffered))
         bytesRead &-= min(bytesRead, UInt64(inbound.count))  // the layer's input: counted again once decoded
         inbound.removeAll()
     }

@@ -8,7 +8,7 @@ extension SocketStream {
         switch lifecycle {
         case .open(.open, _):
             let before = inbound.count
-            let outcome = io.receive(into: &inbound, buffer: &readBuffer, pool: pool, readSocket: readSocket)
+            let outcome = withIO { $0.receive(into: &inbound, buffer: &readBuffer, pool: pool, readSocket: readSocket) }
             bytesRead &+= UInt64(truncatingIfNeeded: inbound.count &- before)
             switch outcome {
             case .open: break
@@ -30,7 +30,7 @@ extension SocketStream {
         case .open, .closing, .failed, .closed:
             break
         }
-        if !isClosed { io.burstEnded() }
+        if !isClosed { withIO { $0.burstEnded() } }
     }
 
     /// The input ended cleanly (EOF, or the layer's end marker): wake the reader; a graceful
@@ -63,7 +63,7 @@ extension SocketStream {
     func inboundConsumed() {
         if inbound.isEmpty && lifecycle.inputEnded { eofSnapshot.store(true, ordering: .relaxed) }
         if inbound.isBelowResumeMark {
-            if io.hasBufferedInput { receive(readSocket: false) }  // input a layer holds gets no event
+            if withIO({ $0.hasBufferedInput }) { receive(readSocket: false) }  // input a layer holds gets no event
             updateInterest()
         }
         if inbound.isEmpty {
@@ -90,7 +90,7 @@ extension SocketStream {
             // limit, or a reader holding more than half of it) must take it now, or it waits for
             // socket input that may never come.
             // (Again only while that makes progress: a partial record needs the socket.)
-            if inbound.hasRoom, io.hasBufferedInput {
+            if inbound.hasRoom, withIO({ $0.hasBufferedInput }) {
                 let before = inbound.count
                 receive(readSocket: false)
                 if inbound.count > before || lifecycle.inputEnded || lifecycle.readError != nil { continue }

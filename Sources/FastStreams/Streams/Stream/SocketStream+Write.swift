@@ -5,7 +5,7 @@ import SystemPackage
 /// queues them; `flushOutput()` sends the queue when the socket is writable.
 extension SocketStream {
     /// Bytes accepted by `write` and not yet taken by the kernel, across every layer.
-    package var totalBufferedBytes: Int { outbound.count + io.pendingOutputBytes }
+    package var totalBufferedBytes: Int { outbound.count + withIO { $0.pendingOutputBytes } }
 
     /// Makes `bufferedBytes` (readable from any thread) current.
     package func publishBufferedBytes() {
@@ -18,46 +18,44 @@ extension SocketStream {
         assertOnLoop()
         if let error = lifecycle.writeError { throw error }
         guard bytes.count > 0 else { return }
-        // One reference for the whole write: `self.io` is a stored existential the compiler
-        // retains and releases around every call made through it (4 times per write). Only
-        // `installLayer` replaces it, never during a write.
-        let io = self.io
-        guard !io.sendKeepsReferringToBytes else {
-            // Kernel TLS: a blocked SSL_write goes on pointing at the bytes it was given, and
-            // the caller's may be gone by the retry. Only queued memory is sent.
-            return try writeGathered { queue in
-                if let owner { queue.append(owner) } else { queue.appendCopy(of: bytes) }
-            }
-        }
-        bytesWritten &+= UInt64(truncatingIfNeeded: bytes.count)
-        var taken = 0
-        if outbound.isEmpty && !io.isOutputBlocked {
-            let outcome: FlushOutcome
-            (taken, outcome) = io.send(bytes)
-            if case .failed(let error) = outcome {
-                outputFailed(error)
-                io.burstEnded()
-                throw error
-            }
-            if taken == bytes.count {
-                // All taken, yet a layer may hold some of it (TLS ciphertext the socket refused):
-                // it goes out only if EPOLLOUT is watched.
-                if io.isOutputBlocked {
-                    publishBufferedBytes()
-                    updateInterest()
+        try withIO { io in
+            guard !io.sendKeepsReferringToBytes else {
+                // Kernel TLS: a blocked SSL_write goes on pointing at the bytes it was given, and
+                // the caller's may be gone by the retry. Only queued memory is sent.
+                return try writeGathered { queue in
+                    if let owner { queue.append(owner) } else { queue.appendCopy(of: bytes) }
                 }
-                io.burstEnded()
-                return
             }
+            bytesWritten &+= UInt64(truncatingIfNeeded: bytes.count)
+            var taken = 0
+            if outbound.isEmpty && !io.isOutputBlocked {
+                let outcome: FlushOutcome
+                (taken, outcome) = io.send(bytes)
+                if case .failed(let error) = outcome {
+                    outputFailed(error)
+                    io.burstEnded()
+                    throw error
+                }
+                if taken == bytes.count {
+                    // All taken, yet a layer may hold some of it (TLS ciphertext the socket
+                    // refused): it goes out only if EPOLLOUT is watched.
+                    if io.isOutputBlocked {
+                        publishBufferedBytes()
+                        updateInterest()
+                    }
+                    io.burstEnded()
+                    return
+                }
+            }
+            if let owner {
+                outbound.append(owner.extracting(taken..<owner.count))
+            } else {
+                outbound.appendCopy(of: UnsafeRawBufferPointer(rebasing: bytes[taken...]))
+            }
+            publishBufferedBytes()
+            io.burstEnded()
+            updateInterest()
         }
-        if let owner {
-            outbound.append(owner.extracting(taken..<owner.count))
-        } else {
-            outbound.appendCopy(of: UnsafeRawBufferPointer(rebasing: bytes[taken...]))
-        }
-        publishBufferedBytes()
-        io.burstEnded()
-        updateInterest()
     }
 
     /// Queues several chunks and sends them in one `sendmsg` when nothing is queued.
@@ -75,7 +73,7 @@ extension SocketStream {
         let queued = outbound.count
         fill(&outbound)
         bytesWritten &+= UInt64(truncatingIfNeeded: outbound.count - queued)
-        if !io.isOutputBlocked { flushOutput() } else { publishBufferedBytes() }
+        if !withIO({ $0.isOutputBlocked }) { flushOutput() } else { publishBufferedBytes() }
         if let error = lifecycle.outputFailure { throw error }
         updateInterest()
     }
@@ -101,7 +99,7 @@ extension SocketStream {
         guard copy >= 0 else { throw StreamError.system(operation: "dup", errno: Syscall.errno()) }
         outbound.append(file: FileDescriptor(rawValue: copy), offset: offset, count: length)
         bytesWritten &+= UInt64(truncatingIfNeeded: length)
-        if !io.isOutputBlocked { flushOutput() } else { publishBufferedBytes() }
+        if !withIO({ $0.isOutputBlocked }) { flushOutput() } else { publishBufferedBytes() }
         if let error = lifecycle.outputFailure { throw error }
         updateInterest()
     }
@@ -111,12 +109,12 @@ extension SocketStream {
     package func flushOutput() {
         assertOnLoop()
         guard !isClosed else { return }
-        if case .failed(let error) = io.flush(&outbound, pool: pool) {
+        if case .failed(let error) = withIO({ $0.flush(&outbound, pool: pool) }) {
             outputFailed(error)
         } else if handshakeObserver != nil {
             checkHandshake()  // kernel TLS: the handshake may have waited for EPOLLOUT
         }
-        if !isClosed { io.burstEnded() }
+        if !isClosed { withIO { $0.burstEnded() } }
         publishBufferedBytes()
         outputFlushed()
     }
@@ -124,7 +122,7 @@ extension SocketStream {
     /// Completes a finish or a close once nothing is left to send; wakes a drainer.
     func outputFlushed() {
         assertOnLoop()
-        if outbound.isEmpty, io.pendingOutputBytes == 0 {
+        if outbound.isEmpty, withIO({ $0.pendingOutputBytes }) == 0 {
             switch lifecycle {
             case .open(let input, .finishing):
                 if case .failed(let error) = io.endOutput() {

@@ -28,7 +28,11 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     package let loop: StreamLoop
     package let pool: BlockPool
     @exclusivity(unchecked) package internal(set) var lifecycle: Lifecycle = .open(input: .open, output: .open)
-    @exclusivity(unchecked) package internal(set) var io: any StreamIO
+    /// The socket's own I/O: the stream's I/O strategy until a layer is installed.
+    package let plainIO: PlainSocketIO
+    /// The installed layer's I/O (TLS, in userspace or the kernel), which replaces `plainIO`.
+    /// Hot paths reach either through ``withIO(_:)`` (SocketStream+IO).
+    @exclusivity(unchecked) package internal(set) var layerIO: (any StreamIO)?
     /// The socket; `nil` once closed.
     @exclusivity(unchecked) package internal(set) var descriptor: FileDescriptor?
     @exclusivity(unchecked) var interest: UInt32 = 0
@@ -97,7 +101,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         self.descriptor = fd
         self.loop = loop
         self.pool = BlockPool.of(loop)
-        self.io = PlainSocketIO(fd: fd)
+        self.plainIO = PlainSocketIO(fd: fd)
         self.inbound = InboundBuffer(limit: options.readBufferLimit)
         self.watermarks = Watermarks(high: options.writeHighWatermark, low: options.writeLowWatermark)
         self.timeouts = StreamTimeouts(read: options.readTimeout, idle: options.idleTimeout).map(TimeoutTicker.init)
@@ -148,7 +152,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
 
     /// True while output waits for the socket to become writable.
     private var wantsWrite: Bool {
-        guard io.isOutputBlocked else { return false }
+        guard withIO({ $0.isOutputBlocked }) else { return false }
         switch lifecycle {
         case .open(_, .failed), .failed, .closed: return false
         case .open, .closing: return true
@@ -185,7 +189,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
             receive(readSocket: true)
         }
         if interest & EPOLLOUT.rawValue != 0, failed || events & EPOLLOUT.rawValue != 0, !isClosed {
-            io.outputWritable()
+            withIO { $0.outputWritable() }
             flushOutput()
         }
         updateInterest()
@@ -281,7 +285,7 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// where parking cannot be interleaved with the loop's I/O, since what the caller waits for
     /// may have come while it got here.
     private func park(_ continuation: UnsafeContinuation<Void, any Error>, _ reason: WaitReason) {
-        if Task.isCancelled {
+        if cfs_current_task_is_cancelled() {
             continuation.resume(throwing: CancellationError())
         } else if reason == .read ? readReady : drainReady {
             continuation.resume()
