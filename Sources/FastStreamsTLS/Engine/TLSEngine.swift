@@ -232,18 +232,18 @@ final class TLSEngine {
     private func attachInput() {
         guard let p = pipe, p.pointee.in == nil else { return }
         let block = takeBlock()
-        inputBlock = block
         p.pointee.in = block.base.assumingMemoryBound(to: UInt8.self)
         p.pointee.in_cap = block.size
+        inputBlock = consume block  // the last use: moved, not retained
     }
 
     /// Gives the pipe an output buffer if it has none.
     private func attachOutput() {
         guard let p = pipe, p.pointee.out == nil else { return }
         let block = takeBlock()
-        outputBlock = block
         p.pointee.out = block.base.assumingMemoryBound(to: UInt8.self)
         p.pointee.out_cap = block.size
+        outputBlock = consume block  // the last use: moved, not retained
     }
 
     /// Call once a burst of work is done: hands empty pipe buffers back to the pool, and tells the
@@ -251,14 +251,12 @@ final class TLSEngine {
     func finishBurst() {
         sweeper.touch(self)
         guard let p = pipe else { return }
-        if let block = inputBlock, p.pointee.in_end == p.pointee.in_start {
+        if p.pointee.in_end == p.pointee.in_start, let block = inputBlock.take() {  // moved out: no retain
             (p.pointee.in, p.pointee.in_cap, p.pointee.in_start, p.pointee.in_end) = (nil, 0, 0, 0)
-            inputBlock = nil
             blocks.put(block)
         }
-        if let block = outputBlock, p.pointee.out_end == p.pointee.out_start {
+        if p.pointee.out_end == p.pointee.out_start, let block = outputBlock.take() {  // moved out: no retain
             (p.pointee.out, p.pointee.out_cap, p.pointee.out_start, p.pointee.out_end) = (nil, 0, 0, 0)
-            outputBlock = nil
             blocks.put(block)
         }
     }

@@ -32,7 +32,11 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     package let plainIO: PlainSocketIO
     /// The installed layer's I/O (TLS, in userspace or the kernel), which replaces `plainIO`.
     /// Hot paths reach either through ``withIO(_:)`` (SocketStream+IO).
-    @exclusivity(unchecked) package internal(set) var layerIO: (any StreamIO)?
+    @exclusivity(unchecked) package internal(set) var layerIO: (any StreamIO)? {
+        didSet { codecLayerIO = (layerIO as? CodecSocketIO).map(Unmanaged.passUnretained) }
+    }
+    /// `layerIO` again when it is a userspace codec (TLS), unretained: see ``withIO(_:)``.
+    @exclusivity(unchecked) private(set) var codecLayerIO: Unmanaged<CodecSocketIO>?
     /// The socket; `nil` once closed.
     @exclusivity(unchecked) package internal(set) var descriptor: FileDescriptor?
     @exclusivity(unchecked) var interest: UInt32 = 0
