@@ -1,7 +1,8 @@
 #!/bin/bash
 # Counts Swift runtime calls per round trip of FastStreams' one-loop ping-pong, with uprobes:
 # executor hops (swift_task_switch), task-allocator frames, current-task lookups, enqueues,
-# exclusivity checks, swift_once and retain/release; with --hops, also which resume function each hop goes to.
+# exclusivity checks, swift_once and retain/release; with --hops, also which resume function
+# each hop goes to.
 #   Benchmarks/Tools/runtime-calls.sh [--hops] [BENCH_BINARY] [CELL] [TRANSPORT]
 # Needs root (perf probe) and linux-perf. Each side of a ping-pong waits once per round trip, so
 # swift_continuation_init counts 2 per round trip; every figure is divided by half of it.

@@ -8,7 +8,9 @@ extension SocketStream {
         switch lifecycle {
         case .open(.open, _):
             let before = inbound.count
-            let outcome = withIO { $0.receive(into: &inbound, buffer: &readBuffer, pool: pool, readSocket: readSocket) }
+            let outcome = withIO {
+                $0.receive(into: &inbound, buffer: &readBuffer, pool: pool, readSocket: readSocket)
+            }
             bytesRead &+= UInt64(truncatingIfNeeded: inbound.count &- before)
             switch outcome {
             case .open: break
@@ -63,7 +65,8 @@ extension SocketStream {
     func inboundConsumed() {
         if inbound.isEmpty && lifecycle.inputEnded { eofSnapshot.store(true, ordering: .relaxed) }
         if inbound.isBelowResumeMark {
-            if withIO({ $0.hasBufferedInput }) { receive(readSocket: false) }  // input a layer holds gets no event
+            // Input a layer holds gets no readiness event.
+            if withIO({ $0.hasBufferedInput }) { receive(readSocket: false) }
             updateInterest()
         }
         if inbound.isEmpty {
