@@ -21,8 +21,9 @@ extension Reader {
                 try await reader.readLine(limit: limit)
             }
 
-            /// The next line, read on the caller's actor (the form `for try await` uses).
-            public mutating func next(isolation actor: isolated (any Actor)?) async throws -> String? {
+            /// The next line, read on the caller's actor (the form `for try await` uses;
+            /// nonsending, as ``Reader/AsyncIterator/next(isolation:)`` is).
+            nonisolated(nonsending) public mutating func next(isolation actor: (any Actor)?) async throws -> String? {
                 try await reader.readLine(limit: limit)
             }
         }

@@ -35,8 +35,14 @@ public struct Reader: AsyncSequence, Sendable {
         }
 
         /// The next chunk, read on the caller's actor (the form `for try await` uses).
+        ///
+        /// Nonsending, so it runs where its caller runs, which is the caller's actor, and `actor`
+        /// need not be `isolated`. The protocol's requirement, whose parameter is, is met through
+        /// a thunk; a `for try await` over a `Reader` calls this directly. An `isolated`
+        /// parameter would make the caller hop to it on entry and again after the read, each hop
+        /// a task-executor-preference lookup under the task's status-record lock.
         @inlinable
-        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> Chunk? {
+        nonisolated(nonsending) public mutating func next(isolation actor: (any Actor)?) async throws -> Chunk? {
             try await reader.stream.readChunk(max: .max)
         }
     }
