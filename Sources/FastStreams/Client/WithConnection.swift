@@ -5,6 +5,9 @@ import Logging
 /// ``Connection/close()``); when it throws (`CancellationError` included), with
 /// ``Connection/abort()``, and the error is rethrown.
 ///
+/// Within `body`, the calling task's reads and drains on `connection` are cheaper when it runs on
+/// the connection's loop: the scope holds one cancellation handler for all of them.
+///
 /// A server handler needs none of this: the server already closes its connection when the handler
 /// returns and aborts it when the handler throws.
 ///
@@ -16,7 +19,9 @@ nonisolated(nonsending) public func withConnection<Result>(
 ) async throws -> Result {
     let result: Result
     do {
-        result = try await body(connection)
+        // The task owns the connection for the scope: one cancellation handler for the whole
+        // body instead of one per wait (see `SocketStream.runAsOwner`).
+        result = try await connection.stream.runAsOwner { try await body(connection) }
     } catch {
         connection.abort()
         throw error

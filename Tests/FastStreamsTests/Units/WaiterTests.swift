@@ -31,7 +31,9 @@ private final class SharedWaiter: Sendable {
     /// how it was woken; returns once it is parked, with its wait's generation. `cancellable`:
     /// the task's cancellation cancels its wait as `SocketStream.wait` does (the cancellation
     /// handler calls `cancel(generation:)`).
-    func parkTask(cancellable: Bool = false, sourceLocation: SourceLocation = #_sourceLocation)
+    /// `owner`: park as the stream's owner task would (identified by this number), which begins
+    /// no generation of its own.
+    func parkTask(cancellable: Bool = false, owner: UInt? = nil, sourceLocation: SourceLocation = #_sourceLocation)
         async throws -> (task: Task<Void, Never>, generation: UInt64)
     {
         outcome.withLock { $0 = nil }
@@ -47,7 +49,7 @@ private final class SharedWaiter: Sendable {
                         if let current = generation.withLock({ $0 }) { _ = cancel(generation: current) }
                     }
                 } else {
-                    try await wait()
+                    try await wait(owner: owner)
                 }
                 result = .resumed
             } catch is CancellationError {
@@ -61,14 +63,18 @@ private final class SharedWaiter: Sendable {
         return (task, try #require(generation.withLock { $0 }, sourceLocation: sourceLocation))
     }
 
-    private func wait() async throws {
+    private func wait(owner: UInt? = nil) async throws {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             with { waiter in
-                let current = waiter.begin()
+                let current = owner == nil ? waiter.begin() : waiter.currentGeneration
                 generation.withLock { $0 = current }
-                waiter.park(continuation)
+                waiter.park(continuation, owner: owner.flatMap(UnsafeRawPointer.init(bitPattern:)))
             }
         }
+    }
+
+    func cancelWait(ofOwner owner: UInt) -> Bool {
+        with { $0.cancelWait(of: UnsafeRawPointer(bitPattern: owner)!) }
     }
 
     /// Waits (bounded) until the parked task finished, and returns how.
@@ -163,6 +169,30 @@ extension FastStreamsTests {
             #expect(shared.cancel(generation: newer), "its own generation cancels it")
             #expect(try await shared.finished() == .cancelled)
             await second.value
+        }
+
+        @Test func anOwnersWaitIsCancelledOnlyThroughItsOwner() async throws {
+            let shared = SharedWaiter()
+            defer { shared.release() }
+            let (task, generation) = try await shared.parkTask(owner: 0x1000)
+            #expect(!shared.cancel(generation: generation), "a late cancellation of an earlier wait")
+            #expect(!shared.cancelWait(ofOwner: 0x2000), "another task's cancellation")
+            #expect(shared.isWaiting)
+            #expect(shared.cancelWait(ofOwner: 0x1000), "its owner's cancellation wakes it")
+            #expect(try await shared.finished() == .cancelled)
+            #expect(!shared.cancelWait(ofOwner: 0x1000), "a second one finds nothing")
+            await task.value
+        }
+
+        @Test func anOwnersCancellationLeavesAnotherTasksWaitParked() async throws {
+            let shared = SharedWaiter()
+            defer { shared.release() }
+            let (task, generation) = try await shared.parkTask()
+            #expect(!shared.cancelWait(ofOwner: 0x1000))
+            #expect(shared.isWaiting)
+            #expect(shared.cancel(generation: generation))
+            #expect(try await shared.finished() == .cancelled)
+            await task.value
         }
 
         @Test func resumeAfterCancelIsANoOp() async throws {

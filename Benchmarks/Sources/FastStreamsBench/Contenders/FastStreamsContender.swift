@@ -129,7 +129,16 @@ struct FastStreamsContender: ThreadedContender {
 
     private static let threadedLoops = Mutex<[Int: [StreamLoopGroup]]>([:])
 
+    /// Runs in `withConnection`, the scoped form the README shows, which closes the connection at
+    /// the end.
     static func pingPong(_ connection: Connection, size: Int, source: Chunk, payload: Payload, counter: RoundCounter) async throws {
+        try await withConnection(connection) { connection in
+            try await pingPongRounds(connection, size: size, source: source, payload: payload, counter: counter)
+        }
+    }
+
+    private static func pingPongRounds(_ connection: Connection, size: Int, source: Chunk, payload: Payload,
+                                       counter: RoundCounter) async throws {
         let writer = connection.writer
         let reader = connection.reader
         var offset = 0
@@ -147,7 +156,6 @@ struct FastStreamsContender: ThreadedContender {
             offset += size
             if counter.roundDone() { break }
         }
-        try await connection.close()
     }
 
     struct Running: RunningLoad {

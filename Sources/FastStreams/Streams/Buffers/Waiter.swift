@@ -3,10 +3,13 @@
 ///
 /// Each wait gets a new generation: a cancellation handler, which runs on another thread and
 /// reaches the loop later, names the generation it belongs to, so it can never cancel a newer
-/// wait of the same stream. Tested on its own (WaiterTests).
+/// wait of the same stream. A wait of the stream's owner task carries no handler of its own:
+/// the owner's scope cancels it (``cancelWait(of:)``). Tested on its own (WaiterTests).
 package struct Waiter {
     private var continuation: UnsafeContinuation<Void, any Error>?
     private var generation: UInt64 = 0
+    /// The parked task, when it is the stream's owner (compared for identity only).
+    private var owner: UnsafeRawPointer?
 
     package init() {}
 
@@ -21,10 +24,12 @@ package struct Waiter {
         return generation
     }
 
-    /// Parks `continuation` for the current generation.
-    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>) {
+    /// Parks `continuation` for the current generation; `owner` is the waiting task when it owns
+    /// the stream (its cancellation then comes through ``cancelWait(of:)``).
+    package mutating func park(_ continuation: UnsafeContinuation<Void, any Error>, owner: UnsafeRawPointer? = nil) {
         precondition(self.continuation == nil, "a second task waits on the same stream")
         self.continuation = continuation
+        self.owner = owner
     }
 
     /// Wakes the waiting task, if any; true if there was one.
@@ -43,11 +48,22 @@ package struct Waiter {
         waiting.resume(throwing: error)
     }
 
+    /// Owner task `task` was cancelled: wakes it with `CancellationError` if the parked wait is
+    /// its. Returns true if it woke it.
+    @discardableResult
+    package mutating func cancelWait(of task: UnsafeRawPointer) -> Bool {
+        guard continuation != nil, owner == task else { return false }
+        resume(throwing: CancellationError())
+        return true
+    }
+
     /// A cancellation for wait `generation` arrived: wakes the task with `CancellationError` if
     /// that wait is still the one parked. Returns true if it woke it.
     @discardableResult
     package mutating func cancel(generation: UInt64) -> Bool {
-        guard generation == self.generation, continuation != nil else { return false }
+        // An owner's wait starts no generation: a late cancellation of the wait before it must
+        // not reach it.
+        guard generation == self.generation, continuation != nil, owner == nil else { return false }
         resume(throwing: CancellationError())
         return true
     }

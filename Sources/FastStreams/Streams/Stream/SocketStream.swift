@@ -49,29 +49,15 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     @exclusivity(unchecked) package var outbound = OutboundQueue()
     @exclusivity(unchecked) var watermarks: Watermarks
     @exclusivity(unchecked) package var drainWaiter = Waiter()
-    /// The server handler task that owns this stream, while it runs. It is cancelled only together
-    /// with ending this stream, which wakes its waits (see `ServerCore.deliver(_:)`), so its waits
-    /// here carry no cancellation handler.
+    /// The task that owns this stream, if any: a server handler while it runs, or a task inside
+    /// ``runAsOwner(_:)`` (`withConnection`). Its waits here register no cancellation handler of
+    /// their own: a server handler is cancelled only together with ending this stream, which wakes
+    /// its waits (see `ServerCore.deliver(_:)`); `runAsOwner` holds one handler for its whole scope.
     // Safety: compared for identity only, never used to act on the task; set and cleared by the
     // task itself on the loop, cleared before the task ends, so no later task can match it.
-    @exclusivity(unchecked) private var ownerTask: UnsafeRawPointer?
+    // (SocketStream+Owner.)
+    @exclusivity(unchecked) var ownerTask: UnsafeRawPointer?
 
-    /// The running task (a server handler, on the loop) owns this stream until ``disown()``.
-    package func adoptByCurrentTask() {
-        assertOnLoop()
-        ownerTask = cfs_current_task()
-    }
-
-    /// The owning task is about to end.
-    package func disown() {
-        assertOnLoop()
-        ownerTask = nil
-    }
-
-    private var isOwnerTask: Bool {
-        guard let ownerTask else { return false }
-        return cfs_current_task() == ownerTask
-    }
     package var closeWaiters: [UnsafeContinuation<Void, any Error>] = []
     /// Whether a stopping server closes this stream once idle (SocketStream+Shutdown).
     @exclusivity(unchecked) package internal(set) var idleClose = IdleClose.off
@@ -211,8 +197,9 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// throws `CancellationError` when the task is cancelled, leaving all buffered data in place.
     ///
     /// The caller's isolation is nil for a task that prefers the loop, or an actor on the loop.
-    /// The task that owns the stream (a server handler) parks with no cancellation handler:
-    /// nothing can cancel it while it waits, and a cancellation it made itself is seen on parking.
+    /// The task that owns the stream parks with no cancellation handler: a server handler, which
+    /// nothing can cancel while it waits, or a task in ``runAsOwner(_:)``, whose scope holds one
+    /// handler for all its waits; a cancellation made before the wait is seen on parking.
     /// Any other task registers a handler for this one wait, on the runtime directly
     /// (`cfs_add_cancel_handler`, the same add and remove `withTaskCancellationHandler` makes).
     ///
@@ -221,9 +208,10 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// a separate async function adds a hop on its return, and `withTaskCancellationHandler`
     /// (an isolated parameter and a closure) adds four: under a task-executor preference every
     /// hop (`swift_task_switch`) looks the preference up under the task's status-record lock.
-    /// A one-loop TCP ping-pong went from 11 hops per round trip to 3 (uprobes on the runtime,
+    /// A one-loop TCP ping-pong went from 11 hops per round trip to 2 (uprobes on the runtime,
     /// `Benchmarks/Tools/runtime-calls.sh`): one per side after its continuation resumes, which
-    /// the runtime makes, and one in the benchmark's own echo closure.
+    /// the runtime makes. (`Reader`'s `next(isolation:)` is nonsending, so a `for try await`
+    /// over it adds none.)
     @inline(__always)
     nonisolated(nonsending) func wait(_ reason: WaitReason) async throws {
         assertOnLoop()
@@ -236,23 +224,25 @@ package final class SocketStream: Selectable, @unchecked Sendable {
         guard isolation == nil else { return try await waitOnActor(reason) }
         // Removed after the wait, in this frame: the registration sits on the task's stack
         // allocator above this frame and below whatever the wait allocates.
-        let registration = isOwnerTask ? nil : registerCancellation(reason)
+        let owner = currentOwner
+        let registration = owner == nil ? registerCancellation(reason) : nil
         defer { if let registration { cfs_remove_cancel_handler(registration) } }
         // Not `withUnsafeThrowingContinuation(isolation:)`: isolated to its parameter, it hops to
         // it (here: nil, the generic executor) before it suspends, one more hop per wait. This
         // form runs where the caller runs, which is right here: the caller is nonsending with no
         // actor, on the loop under the task's preference for it, and a continuation resumes the
         // task there (the caller's own hop after this call then confirms it).
-        try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { park($0, reason) }
+        try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { park($0, reason, owner: owner) }
     }
 
     /// A wait of a caller isolated to an actor (see ``suspendOnActor(_:isolation:)``).
     @inline(never)
     nonisolated(nonsending) private func waitOnActor(_ reason: WaitReason) async throws {
         let isolation = #isolation
-        let registration = isOwnerTask ? nil : registerCancellation(reason)
+        let owner = currentOwner
+        let registration = owner == nil ? registerCancellation(reason) : nil
         defer { if let registration { cfs_remove_cancel_handler(registration) } }
-        try await suspendOnActor(reason, isolation: isolation)
+        try await suspendOnActor(reason, owner: owner, isolation: isolation)
     }
 
     /// Starts a wait of a task that does not own the stream, with a cancellation handler that
@@ -279,26 +269,30 @@ package final class SocketStream: Selectable, @unchecked Sendable {
     /// pool, a thread hop each way per message (measured: 11-18k instead of 71k round trips per
     /// second for a client actor on the loop). Under the loop's preference it is the loop itself.
     /// (`isolation` is passed on by hand: inside a closure `#isolation` is nil.)
-    private func suspendOnActor(_ reason: WaitReason, isolation: isolated (any Actor)?) async throws {
+    private func suspendOnActor(_ reason: WaitReason, owner: UnsafeRawPointer?,
+                                isolation: isolated (any Actor)?) async throws {
+        // Safety: `owner` is compared for identity only (see `ownerTask`).
+        nonisolated(unsafe) let owner = owner
         try await withTaskExecutorPreference(loop, isolation: isolation) {
-            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason) }
+            try await withUnsafeThrowingContinuation(isolation: isolation) { park($0, reason, owner: owner) }
         }
     }
 
     /// Parks `continuation`, or resumes it at once when cancelled or already ready: checked here,
     /// where parking cannot be interleaved with the loop's I/O, since what the caller waits for
-    /// may have come while it got here.
-    private func park(_ continuation: UnsafeContinuation<Void, any Error>, _ reason: WaitReason) {
+    /// may have come while it got here. `owner`: the waiting task, when it owns the stream.
+    private func park(_ continuation: UnsafeContinuation<Void, any Error>, _ reason: WaitReason,
+                      owner: UnsafeRawPointer?) {
         if cfs_current_task_is_cancelled() {
             continuation.resume(throwing: CancellationError())
         } else if reason == .read ? readReady : drainReady {
             continuation.resume()
         } else if reason == .read {
-            readWaiter.park(continuation)
+            readWaiter.park(continuation, owner: owner)
             if let timeouts, timeouts.timer == nil { readStartsWaiting(timeouts) }
             updateInterest()
         } else {
-            drainWaiter.park(continuation)
+            drainWaiter.park(continuation, owner: owner)
         }
     }
 
