@@ -56,10 +56,13 @@ extension SocketStream {
         // Given back by the task itself, before it can end: a later task at the same address must
         // never match. A caller that was on the loop is back on it, unless it merely passed
         // through (a `Task.immediate` started by a loop job): then it goes there once more.
-        let restore: @Sendable () -> Void = {
-            self.restoreOwner(UnsafeRawPointer(bitPattern: previous), adoptedBy: UnsafeRawPointer(bitPattern: task))
+        if loop.inEventLoop {
+            restoreOwner(UnsafeRawPointer(bitPattern: previous), adoptedBy: UnsafeRawPointer(bitPattern: task))
+        } else {
+            try? await hopToLoop {
+                self.restoreOwner(UnsafeRawPointer(bitPattern: previous), adoptedBy: UnsafeRawPointer(bitPattern: task))
+            }
         }
-        if loop.inEventLoop { restore() } else { try? await hopToLoop(restore) }
         return try outcome.get()
     }
 
